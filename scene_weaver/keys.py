@@ -1,0 +1,103 @@
+"""Every Redis key Scene Weaver uses, built in one place.
+
+No other module writes a key string inline: add a function here instead.
+"""
+
+from __future__ import annotations
+
+PREFIX = "sw:"
+
+
+def job(job_id: str) -> str:
+    """Hash: the job record."""
+    return f"{PREFIX}job:{job_id}"
+
+
+def job_events(job_id: str) -> str:
+    """Stream: every state change and progress event of a job."""
+    return f"{PREFIX}job:{job_id}:events"
+
+
+def job_cancel(job_id: str) -> str:
+    """String: present when the job was asked to cancel."""
+    return f"{PREFIX}job:{job_id}:cancel"
+
+
+def job_lock(job_id: str) -> str:
+    """String: held by the worker running the job (expires with the job time limit)."""
+    return f"{PREFIX}job:{job_id}:lock"
+
+
+def user_jobs(username: str) -> str:
+    """Sorted set: a user's job ids scored by creation time."""
+    return f"{PREFIX}user:{username}:jobs"
+
+
+def all_jobs() -> str:
+    """Sorted set: every job id scored by creation time (admins, stats)."""
+    return f"{PREFIX}jobs"
+
+
+def user(username: str) -> str:
+    """Hash: a user's record (password hash, role)."""
+    return f"{PREFIX}user:{username}"
+
+
+def users() -> str:
+    """Set: every username."""
+    return f"{PREFIX}users"
+
+
+def prompt_cache(content_hash: str) -> str:
+    """String: a woven prompt, keyed by the content hash of scene and settings."""
+    return f"{PREFIX}cache:prompt:{content_hash}"
+
+
+def response_cache(name: str) -> str:
+    """String: a cached API response."""
+    return f"{PREFIX}cache:response:{name}"
+
+
+def cache_pattern() -> str:
+    """Glob over every cache key (for ``cache/clear``)."""
+    return f"{PREFIX}cache:*"
+
+
+def idempotency(username: str, key: str) -> str:
+    """Hash: the job a user's ``Idempotency-Key`` produced and the body's hash."""
+    return f"{PREFIX}idem:{username}:{key}"
+
+
+def token_blocklist(jti: str) -> str:
+    """String: a revoked token id (expires with the token)."""
+    return f"{PREFIX}jwt:revoked:{jti}"
+
+
+def breaker() -> str:
+    """Hash: the fleet-wide Semantest circuit breaker."""
+    return f"{PREFIX}semantest:breaker"
+
+
+def inflight() -> str:
+    """Sorted set: the fleet-wide Semantest request slots, scored by expiry."""
+    return f"{PREFIX}semantest:inflight"
+
+
+def semantest_sessions() -> str:
+    """Hash: connected Semantest sessions per worker process (for /health)."""
+    return f"{PREFIX}semantest:sessions"
+
+
+def counters() -> str:
+    """Hash: fleet-wide counters (cache hits, connection attempts, ...)."""
+    return f"{PREFIX}counters"
+
+
+def config() -> str:
+    """Hash: settings changed at run time through ``PUT /config``."""
+    return f"{PREFIX}config"
+
+
+def rate_limit_prefix() -> str:
+    """Prefix for flask-limiter's storage keys."""
+    return f"{PREFIX}limits"

@@ -1,0 +1,72 @@
+"""The domain's data: scenes, woven prompts, job states and priorities."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["Scene", "WovenPrompt", "JobStatus", "Priority", "TERMINAL_STATUSES"]
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    STARTED = "started"
+    WEAVING = "weaving"
+    GENERATING = "generating"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+class Priority(str, enum.Enum):
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+class Scene(BaseModel):
+    """One scene to draw: what a parsed script entry or a ``POST /process`` body holds."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    speaker: str = Field(default="", max_length=200)
+    dialogue: list[str] = Field(default_factory=list, max_length=200)
+    narration: str = Field(default="", max_length=20000)
+    entry_id: str | None = Field(default=None, max_length=64)
+    panel_count: int = Field(default=1, ge=1, le=12)
+    style: str | None = Field(default=None, max_length=64)
+    speakers: list[str] = Field(default_factory=list, max_length=50)
+    captions: list[str] = Field(default_factory=list, max_length=200)
+    stage_directions: list[str] = Field(default_factory=list, max_length=200)
+    notes: list[str] = Field(default_factory=list, max_length=200)
+    setting: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("dialogue", mode="before")
+    @classmethod
+    def _dialogue_as_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [value]
+        return value
+
+    @field_validator("dialogue", "captions", "stage_directions", "notes")
+    @classmethod
+    def _lines_bounded(cls, value: list[str]) -> list[str]:
+        for line in value:
+            if len(line) > 20000:
+                raise ValueError("each line must be at most 20000 characters")
+        return value
+
+
+class WovenPrompt(BaseModel):
+    """A scene woven into what Semantest is asked to draw."""
+
+    text: str
+    negative: str
+    style: str
+    content_hash: str
+    analysis: dict[str, Any] = Field(default_factory=dict)
