@@ -78,6 +78,11 @@ def breaker() -> str:
     return f"{PREFIX}semantest:breaker"
 
 
+def breaker_probe() -> str:
+    """String: the token of the one half-open probe allowed through the breaker (expires)."""
+    return f"{PREFIX}semantest:breaker:probe"
+
+
 def inflight() -> str:
     """Sorted set: the fleet-wide Semantest request slots, scored by expiry."""
     return f"{PREFIX}semantest:inflight"

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = ["Scene", "WovenPrompt", "JobStatus", "Priority", "TERMINAL_STATUSES"]
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     QUEUED = "queued"
     STARTED = "started"
     WEAVING = "weaving"
@@ -23,7 +23,7 @@ class JobStatus(str, enum.Enum):
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 
 
-class Priority(str, enum.Enum):
+class Priority(enum.StrEnum):
     HIGH = "high"
     NORMAL = "normal"
     LOW = "low"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
 
 from .errors import ConfigurationError
 
@@ -67,6 +67,9 @@ class Settings:
     semantest_slot_wait: float = 30.0
     semantest_heartbeat_interval: float = 15.0
     semantest_heartbeat_timeout: float = 10.0
+    semantest_events_request_timeout: float = 300.0
+    semantest_connect_attempts: int = 3
+    semantest_reconnect_max_wait: float = 5.0
     breaker_failure_threshold: int = 5
     breaker_cooldown: float = 10.0
     job_max_retries: int = 8
@@ -108,7 +111,7 @@ class Settings:
         return self.env == PRODUCTION
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         mode = env.get("SCENE_WEAVER_ENV", DEVELOPMENT).strip().lower() or DEVELOPMENT
         if mode not in (DEVELOPMENT, PRODUCTION):
@@ -135,6 +138,9 @@ class Settings:
             semantest_slot_wait=_float(env, "SEMANTEST_SLOT_WAIT", 30.0),
             semantest_heartbeat_interval=_float(env, "SEMANTEST_HEARTBEAT_INTERVAL", 15.0),
             semantest_heartbeat_timeout=_float(env, "SEMANTEST_HEARTBEAT_TIMEOUT", 10.0),
+            semantest_events_request_timeout=_float(env, "SEMANTEST_EVENTS_REQUEST_TIMEOUT", 300.0),
+            semantest_connect_attempts=_int(env, "SEMANTEST_CONNECT_ATTEMPTS", 3),
+            semantest_reconnect_max_wait=_float(env, "SEMANTEST_RECONNECT_MAX_WAIT", 5.0),
             breaker_failure_threshold=_int(env, "BREAKER_FAILURE_THRESHOLD", 5),
             breaker_cooldown=_float(env, "BREAKER_COOLDOWN", 10.0),
             job_max_retries=_int(env, "JOB_MAX_RETRIES", 8),
@@ -167,7 +173,7 @@ class Settings:
             raise ConfigurationError("VISIBILITY_TIMEOUT must exceed JOB_TIME_LIMIT")
         return settings
 
-    def with_jwt_secret(self) -> "Settings":
+    def with_jwt_secret(self) -> Settings:
         """Settings whose JWT secret is usable: required in production, kept on disk in development."""
         secret = self.jwt_secret_key
         if self.production:

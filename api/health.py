@@ -1,0 +1,59 @@
+"""``GET /health``: Redis, workers and Semantest, each named when it fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, jsonify
+
+from scene_weaver import keys
+from scene_weaver.settings import Settings
+from workers.dispatch import live_workers
+
+from .services import services
+
+__all__ = ["bp"]
+
+bp = Blueprint("health", __name__)
+
+
+def semantest_health(client: redis.Redis, settings: Settings) -> dict[str, Any]:
+    sessions = client.hgetall(keys.semantest_sessions())
+    breaker = client.hgetall(keys.breaker())
+    state = breaker.get(b"state") or breaker.get("state") or b"closed"  # type: ignore[call-overload]
+    return {
+        "dialect": settings.semantest_dialect,
+        "url": settings.semantest_url,
+        "worker_processes": len(sessions),
+        "breaker": {"state": state.decode() if isinstance(state, bytes) else state},
+    }
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    svc = services()
+    report: dict[str, Any] = {"status": "ok"}
+    failing: list[str] = []
+    try:
+        svc.redis.ping()
+        report["redis"] = "ok"
+    except redis.RedisError as exc:
+        report["redis"] = f"unavailable: {exc}"
+        failing.append("redis")
+    if "redis" in failing:
+        report["workers"] = 0
+        report["semantest"] = "unknown"
+        failing.append("workers")
+    else:
+        report["workers"] = live_workers(svc.celery, timeout=0.5)
+        if report["workers"] == 0:
+            failing.append("workers")
+        report["semantest"] = semantest_health(svc.redis, svc.settings)
+        if report["semantest"].get("breaker", {}).get("state") == "open":
+            failing.append("semantest")
+    if failing:
+        report["status"] = "unavailable"
+        report["failing"] = failing
+        return jsonify(report), 503
+    return jsonify(report), 200

@@ -1,0 +1,97 @@
+"""``scene-weaver``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+
+import redis
+
+from .errors import SceneWeaverError
+from .settings import Settings
+from .users import UserStore
+
+__all__ = ["main", "build_parser"]
+
+
+def _up(args: argparse.Namespace) -> int:
+    from .supervisor import run_up
+
+    return run_up(Settings.from_env(), workers=args.workers, api_workers=args.api_workers,
+                  with_flower=not args.no_flower)
+
+
+def _users_store() -> UserStore:
+    settings = Settings.from_env()
+    return UserStore(redis.Redis.from_url(settings.require_redis_url()))
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    user = _users_store().add(args.name, password, args.role, replace=args.replace)
+    print(f"user {user.username} ({user.role}) saved")
+    return 0
+
+
+def _users_list(_args: argparse.Namespace) -> int:
+    for user in _users_store().list():
+        print(f"{user.username}\t{user.role}")
+    return 0
+
+
+def _users_remove(args: argparse.Namespace) -> int:
+    _users_store().remove(args.name)
+    print(f"user {args.name} removed")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .renderer.cli import register as register_renderer
+    from .script.cli import register as register_script
+
+    parser = argparse.ArgumentParser(prog="scene-weaver", description="Turn scripts into illustrated scenes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole stack in the foreground")
+    up.add_argument("--workers", type=int, default=1, help="Celery worker processes")
+    up.add_argument("--api-workers", type=int, default=2, help="gunicorn worker processes")
+    up.add_argument("--no-flower", action="store_true")
+    up.set_defaults(func=_up)
+
+    register_renderer(sub)
+    register_script(sub)
+
+    users = sub.add_parser("users", help="manage API users (needs REDIS_URL)")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add")
+    add.add_argument("name")
+    add.add_argument("--role", choices=("user", "admin"), default="user")
+    add.add_argument("--password-stdin", action="store_true")
+    add.add_argument("--replace", action="store_true", help="change an existing user's password/role")
+    add.set_defaults(func=_users_add)
+    users_sub.add_parser("list").set_defaults(func=_users_list)
+    remove = users_sub.add_parser("remove")
+    remove.add_argument("name")
+    remove.set_defaults(func=_users_remove)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SceneWeaverError as exc:
+        print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        if isinstance(exc.details, list):
+            for item in exc.details:
+                print(f"  {item}", file=sys.stderr)
+        return 2
+    except redis.ConnectionError as exc:
+        print(f"error [redis_unavailable]: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

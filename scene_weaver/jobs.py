@@ -1,0 +1,285 @@
+"""Job records (Redis hashes) and their event streams (Redis streams).
+
+Every state change goes through one Lua script that refuses to touch a job in a
+terminal state and appends the event in the same step, so the record and its
+stream never disagree and a redelivered task can never undo a result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+
+from . import keys
+from .clock import utc_now_iso
+from .errors import NotFound
+from .models import TERMINAL_STATUSES, JobStatus, Priority, Scene
+
+__all__ = ["Job", "JobEvent", "JobStore", "EVENT_STREAM_MAXLEN"]
+
+EVENT_STREAM_MAXLEN = 2000
+_JSON_FIELDS = ("scene", "prompt", "result", "error", "retries", "options")
+
+# KEYS[1] job hash, KEYS[2] event stream
+# ARGV[1] new status ('' keeps it), ARGV[2] event type, ARGV[3] event data (json),
+# ARGV[4] stream maxlen, ARGV[5] 1 to count an attempt, ARGV[6..] field/value pairs
+_TRANSITION = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {-1, ''} end
+if status == 'succeeded' or status == 'failed' or status == 'canceled' then
+  return {0, status}
+end
+if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local new_status = status
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], 'status', ARGV[1])
+  new_status = ARGV[1]
+end
+local progress = redis.call('HGET', KEYS[1], 'progress') or '0'
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
+  'type', ARGV[2], 'status', new_status, 'progress', progress, 'data', ARGV[3])
+return {1, id}
+"""
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    id: str
+    type: str
+    status: str
+    progress: int
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "status": self.status,
+                "progress": self.progress, "data": self.data}
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    owner: str
+    status: JobStatus
+    priority: Priority
+    progress: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    attempts: int
+    scene: dict[str, Any]
+    prompt: dict[str, Any] | None
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    retries: list[dict[str, Any]]
+    options: dict[str, Any]
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> Job:
+        decoded = {name: json.loads(raw[name]) if raw.get(name) else None for name in _JSON_FIELDS}
+        return cls(
+            job_id=raw["job_id"],
+            owner=raw.get("owner", ""),
+            status=JobStatus(raw["status"]),
+            priority=Priority(raw.get("priority", Priority.NORMAL.value)),
+            progress=int(raw.get("progress") or 0),
+            created_at=raw["created_at"],
+            started_at=raw.get("started_at") or None,
+            finished_at=raw.get("finished_at") or None,
+            attempts=int(raw.get("attempts") or 0),
+            scene=decoded["scene"] or {},
+            prompt=decoded["prompt"],
+            result=decoded["result"],
+            error=decoded["error"],
+            retries=decoded["retries"] or [],
+            options=decoded["options"] or {},
+        )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+class JobStore:
+    """Reads and changes job records; the only writer of ``keys.job*`` keys."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._transition = client.register_script(_TRANSITION)
+
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex
+
+    def create(
+        self,
+        owner: str,
+        scene: Scene,
+        *,
+        priority: Priority = Priority.NORMAL,
+        options: dict[str, Any] | None = None,
+        job_id: str | None = None,
+    ) -> Job:
+        job_id = job_id or self.new_id()
+        now = utc_now_iso()
+        record = {
+            "job_id": job_id,
+            "owner": owner,
+            "status": JobStatus.QUEUED.value,
+            "priority": priority.value,
+            "progress": "0",
+            "created_at": now,
+            "attempts": "0",
+            "scene": _text(scene.model_dump(mode="json")),
+            "options": _text(options or {}),
+        }
+        score = time.time()
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(keys.job(job_id), mapping=cast(Any, record))
+        pipe.zadd(keys.user_jobs(owner), {job_id: score})
+        pipe.zadd(keys.all_jobs(), {job_id: score})
+        pipe.xadd(
+            keys.job_events(job_id),
+            {"type": "queued", "status": "queued", "progress": "0", "data": "{}"},
+            maxlen=EVENT_STREAM_MAXLEN,
+            approximate=True,
+        )
+        pipe.execute()
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        raw = self.client.hgetall(keys.job(job_id))
+        if not raw:
+            return None
+        return Job.from_hash({_s(k): _s(v) for k, v in raw.items()})
+
+    def require(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} not found", code="job_not_found")
+        return job
+
+    def _apply(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus | None,
+        event: str,
+        data: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
+        count_attempt: bool = False,
+    ) -> bool:
+        """Apply a change unless the job is terminal; True when it was applied."""
+        args: list[str] = [
+            status.value if status else "",
+            event,
+            _text(data or {}),
+            str(EVENT_STREAM_MAXLEN),
+            "1" if count_attempt else "0",
+        ]
+        for name, value in (fields or {}).items():
+            args += [name, _text(value)]
+        applied, _ = self._transition(keys=[keys.job(job_id), keys.job_events(job_id)], args=args)
+        if int(applied) < 0:
+            raise NotFound(f"job {job_id} not found", code="job_not_found")
+        return int(applied) == 1
+
+    def mark_started(self, job_id: str) -> bool:
+        return self._apply(job_id, status=JobStatus.STARTED, event="started",
+                           fields={"started_at": utc_now_iso(), "progress": "0"}, count_attempt=True)
+
+    def mark_weaving(self, job_id: str) -> bool:
+        return self._apply(job_id, status=JobStatus.WEAVING, event="weaving")
+
+    def mark_generating(self, job_id: str, prompt: dict[str, Any]) -> bool:
+        return self._apply(job_id, status=JobStatus.GENERATING, event="generating",
+                           fields={"prompt": prompt})
+
+    def set_progress(self, job_id: str, progress: int, stage: str = "") -> bool:
+        progress = max(0, min(100, int(progress)))
+        return self._apply(job_id, status=None, event="progress",
+                           data={"progress": progress, "stage": stage}, fields={"progress": str(progress)})
+
+    def note_retry(self, job_id: str, code: str, message: str, delay: float) -> bool:
+        job = self.require(job_id)
+        retries = job.retries + [{"at": utc_now_iso(), "code": code, "message": message,
+                                  "delay": round(delay, 3)}]
+        return self._apply(job_id, status=JobStatus.QUEUED, event="retry",
+                           data={"code": code, "message": message, "delay": round(delay, 3)},
+                           fields={"retries": retries[-50:], "progress": "0"})
+
+    def succeed(self, job_id: str, result: dict[str, Any]) -> bool:
+        return self._apply(job_id, status=JobStatus.SUCCEEDED, event="completed",
+                           data={"result": result},
+                           fields={"result": result, "progress": "100", "finished_at": utc_now_iso()})
+
+    def fail(self, job_id: str, code: str, message: str) -> bool:
+        error = {"code": code, "message": message}
+        return self._apply(job_id, status=JobStatus.FAILED, event="failed", data={"error": error},
+                           fields={"error": error, "finished_at": utc_now_iso()})
+
+    def cancel(self, job_id: str, reason: str = "canceled by request") -> bool:
+        return self._apply(job_id, status=JobStatus.CANCELED, event="canceled",
+                           data={"reason": reason}, fields={"finished_at": utc_now_iso()})
+
+    def request_cancel(self, job_id: str) -> Job:
+        """Durable cancel: a marker every step checks; a job not yet started ends at once."""
+        job = self.require(job_id)
+        if job.terminal:
+            return job
+        self.client.set(keys.job_cancel(job_id), "1", ex=7 * 24 * 3600)
+        if job.status == JobStatus.QUEUED:
+            self.cancel(job_id)
+        return self.require(job_id)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return bool(self.client.exists(keys.job_cancel(job_id)))
+
+    def acquire_run_lock(self, job_id: str, owner: str, ttl: float) -> bool:
+        """One runner per job: a redelivered task finds the lock and leaves the job alone."""
+        return bool(self.client.set(keys.job_lock(job_id), owner, nx=True, px=int(ttl * 1000)))
+
+    def release_run_lock(self, job_id: str, owner: str) -> None:
+        lock = keys.job_lock(job_id)
+        if _s(self.client.get(lock) or b"") == owner:
+            self.client.delete(lock)
+
+    def events(self, job_id: str, after: str = "0", count: int = 500) -> list[JobEvent]:
+        start = "(" + after if after not in ("0", "0-0", "") else "-"
+        rows: Any = self.client.xrange(keys.job_events(job_id), min=start, max="+", count=count)
+        return [_event(entry_id, fields) for entry_id, fields in rows]
+
+    def wait_events(self, job_id: str, after: str, block_ms: int) -> list[JobEvent]:
+        rows: Any = self.client.xread({keys.job_events(job_id): after or "0"}, block=block_ms, count=500)
+        out: list[JobEvent] = []
+        for _, entries in rows or []:
+            out.extend(_event(entry_id, fields) for entry_id, fields in entries)
+        return out
+
+    def list_ids(self, owner: str | None, *, offset: int = 0, limit: int = 50) -> tuple[list[str], int]:
+        """Job ids newest first: one owner's, or every job's when owner is None."""
+        key = keys.user_jobs(owner) if owner is not None else keys.all_jobs()
+        total = int(self.client.zcard(key))
+        ids = self.client.zrevrange(key, offset, offset + limit - 1)
+        return [_s(i) for i in ids], total
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _event(entry_id: Any, fields: dict[Any, Any]) -> JobEvent:
+    f = {_s(k): _s(v) for k, v in fields.items()}
+    return JobEvent(id=_s(entry_id), type=f.get("type", ""), status=f.get("status", ""),
+                    progress=int(f.get("progress") or 0), data=json.loads(f.get("data") or "{}"))

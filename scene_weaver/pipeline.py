@@ -1,0 +1,125 @@
+"""What a worker does with one job: weave, generate, store, record.
+
+The Celery task is a thin shell around :func:`run_job`; retry decisions come
+back to it as exceptions so Celery does the re-queueing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .errors import JobCanceled, SemantestError
+from .images import ImageStore
+from .jobs import Job, JobStore
+from .models import Scene
+from .prompt_cache import PromptCache
+from .semantest import GeneratedImage, GenerationRequest
+from .settings import Settings
+
+__all__ = ["ImageService", "JobContext", "Outcome", "run_job"]
+
+log = logging.getLogger(__name__)
+
+PROGRESS_MIN_INTERVAL = 0.2
+
+
+class ImageService(Protocol):
+    def generate(self, request: GenerationRequest, *, on_progress: Any = ...,
+                 should_cancel: Any = ...) -> GeneratedImage: ...
+
+
+@dataclass
+class JobContext:
+    settings: Settings
+    store: JobStore
+    images: ImageStore
+    prompts: PromptCache
+    service: ImageService
+    runner_id: str
+
+
+class Outcome:
+    SKIPPED = "skipped"
+    BUSY = "busy"
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
+    FAILED = "failed"
+
+
+def run_job(ctx: JobContext, job_id: str) -> str:
+    """Run one job to an outcome; retryable Semantest errors propagate to the caller."""
+    job = ctx.store.get(job_id)
+    if job is None:
+        log.warning("job %s does not exist; dropping the task", job_id)
+        return Outcome.SKIPPED
+    if job.terminal:
+        return Outcome.SKIPPED
+    if not ctx.store.acquire_run_lock(job_id, ctx.runner_id, ctx.settings.job_time_limit):
+        return Outcome.BUSY
+    try:
+        return _run_locked(ctx, job)
+    finally:
+        ctx.store.release_run_lock(job_id, ctx.runner_id)
+
+
+def _run_locked(ctx: JobContext, job: Job) -> str:
+    store, job_id = ctx.store, job.job_id
+    if store.cancel_requested(job_id):
+        store.cancel(job_id)
+        return Outcome.CANCELED
+    store.mark_started(job_id)
+    store.mark_weaving(job_id)
+    scene = Scene.model_validate(job.scene)
+    prompt = ctx.prompts.weave(scene, style=ctx.settings.default_style,
+                               max_length=ctx.settings.prompt_max_length)
+    if store.cancel_requested(job_id):
+        store.cancel(job_id)
+        return Outcome.CANCELED
+    store.mark_generating(job_id, {"text": prompt.text, "negative": prompt.negative, "style": prompt.style})
+    attempt = store.require(job_id).attempts
+    request = GenerationRequest(
+        request_id=f"{job_id}-{attempt}",
+        prompt=prompt.text,
+        negative_prompt=prompt.negative,
+        width=int(job.options.get("width") or ctx.settings.image_width),
+        height=int(job.options.get("height") or ctx.settings.image_height),
+        steps=ctx.settings.image_steps,
+        guidance_scale=ctx.settings.guidance_scale,
+        seed=int(job.options.get("seed", -1)),
+        style=prompt.style,
+        metadata={"job_id": job_id, "entry_id": scene.entry_id or ""},
+    )
+    last_report = [0.0]
+
+    def on_progress(progress: int, stage: str = "") -> None:
+        now = time.monotonic()
+        if progress < 100 and now - last_report[0] < PROGRESS_MIN_INTERVAL:
+            return
+        last_report[0] = now
+        store.set_progress(job_id, progress, stage)
+
+    try:
+        image = ctx.service.generate(
+            request, on_progress=on_progress, should_cancel=lambda: store.cancel_requested(job_id)
+        )
+    except JobCanceled:
+        store.cancel(job_id)
+        return Outcome.CANCELED
+    except SemantestError as exc:
+        if exc.retryable:
+            raise
+        store.fail(job_id, exc.code, exc.message)
+        return Outcome.FAILED
+    sha256 = ctx.images.put(image.data, image.mime_type)
+    store.succeed(job_id, {
+        "sha256": sha256,
+        "mime_type": image.mime_type,
+        "width": image.width,
+        "height": image.height,
+        "metadata": image.metadata,
+    })
+    return Outcome.SUCCEEDED
+

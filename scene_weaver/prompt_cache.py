@@ -1,0 +1,39 @@
+"""Woven prompts cached in Redis by the content hash of scene and weaving settings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import redis
+
+from . import keys
+from .models import Scene, WovenPrompt
+from .weaving import weave_scene
+
+__all__ = ["PromptCache"]
+
+PROMPT_TTL_SECONDS = 24 * 3600
+
+
+class PromptCache:
+    def __init__(self, client: redis.Redis, ttl: int = PROMPT_TTL_SECONDS) -> None:
+        self.client = client
+        self.ttl = ttl
+
+    @staticmethod
+    def key_for(scene: Scene, style: str | None, max_length: int) -> str:
+        canonical = json.dumps([scene.model_dump(mode="json"), style, max_length],
+                               sort_keys=True, separators=(",", ":"))
+        return keys.prompt_cache(hashlib.sha256(canonical.encode()).hexdigest())
+
+    def weave(self, scene: Scene, *, style: str | None, max_length: int) -> WovenPrompt:
+        key = self.key_for(scene, style, max_length)
+        cached = self.client.get(key)
+        if cached:
+            self.client.hincrby(keys.counters(), "prompt_cache_hits", 1)
+            return WovenPrompt.model_validate_json(cached)
+        self.client.hincrby(keys.counters(), "prompt_cache_misses", 1)
+        woven = weave_scene(scene, style=style, max_length=max_length)
+        self.client.set(key, woven.model_dump_json(), ex=self.ttl)
+        return woven

@@ -1,0 +1,170 @@
+"""``scene-weaver up``: the whole stack in the foreground, stopped as one.
+
+Starts (when not pointed elsewhere) an embedded Redis and the local renderer,
+then a Celery worker, Flower and the API under gunicorn. Each child runs in its
+own process group; SIGINT/SIGTERM stop them all — a polite SIGTERM first, a
+SIGKILL to any group still alive after the grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from .errors import ConfigurationError
+from .redis_server import EmbeddedRedis
+from .settings import Settings
+
+__all__ = ["Supervisor", "run_up"]
+
+GRACE_SECONDS = 10.0
+READY_TIMEOUT = 30.0
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    children: list[Child] = field(default_factory=list)
+    redis: EmbeddedRedis | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str],
+              ready_line: str | None = None) -> Child:
+        process = subprocess.Popen(
+            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        child = Child(name, process)
+        self.children.append(child)
+        ready = threading.Event()
+        threading.Thread(target=_relay, args=(name, process.stdout, ready_line, ready), daemon=True).start()
+        if ready_line is not None and not ready.wait(READY_TIMEOUT):
+            raise ConfigurationError(f"{name} did not become ready within {READY_TIMEOUT:.0f}s")
+        return child
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for child in reversed(self.children):
+            _signal_group(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        for child in reversed(self.children):
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                child.process.wait(remaining)
+            except subprocess.TimeoutExpired:
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait(5)
+            # The group may hold grandchildren (gunicorn workers) that outlive the leader.
+            _signal_group(child.process, signal.SIGKILL)
+        if self.redis is not None:
+            self.redis.stop()
+
+    def wait(self) -> int:
+        """Block until a signal or until a child exits on its own (then stop the rest)."""
+        while not self.stopping.is_set():
+            for child in self.children:
+                code = child.process.poll()
+                if code is not None:
+                    print(f"[up] {child.name} exited with {code}; stopping the stack", flush=True)
+                    return 1
+            self.stopping.wait(0.5)
+        return 0
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _relay(name: str, stream: IO[bytes] | None, ready_line: str | None, ready: threading.Event) -> None:
+    if stream is None:
+        return
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace").rstrip()
+        if ready_line is not None and ready_line in line:
+            ready.set()
+        sys.stdout.write(f"[{name}] {line}\n")
+        sys.stdout.flush()
+
+
+def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 2, with_flower: bool = True) -> int:
+    settings = settings.with_jwt_secret()
+    python = sys.executable
+    env = dict(os.environ)
+    env["SCENE_WEAVER_ENV"] = settings.env
+    env["JWT_SECRET_KEY"] = settings.jwt_secret_key
+    env["IMAGE_STORE_DIR"] = str(settings.image_store_dir.resolve())
+    env["SCENE_WEAVER_HOME"] = str(settings.state_dir.resolve())
+    env["PYTHONUNBUFFERED"] = "1"
+    sup = Supervisor(settings)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        sup.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    code = 1
+    try:
+        if settings.redis_url:
+            env["REDIS_URL"] = settings.redis_url
+        else:
+            sup.redis = EmbeddedRedis(Path(settings.state_dir) / "redis").start()
+            env["REDIS_URL"] = sup.redis.url
+            print(f"[up] embedded Redis on {sup.redis.url} (data in {sup.redis.data_dir})", flush=True)
+        if not settings.semantest_url:
+            port = str(settings.renderer_port)
+            sup.spawn("renderer", [python, "-m", "scene_weaver.renderer", "--host", "127.0.0.1",
+                                   "--port", port], env, ready_line="renderer listening on")
+            env["SEMANTEST_URL"] = f"ws://127.0.0.1:{port}/ws"
+            env["SEMANTEST_DIALECT"] = "weaver"
+        for index in range(workers):
+            sup.spawn(f"worker{index + 1}", [
+                python, "-m", "celery", "-A", "workers.main", "worker", "-Q", "high,default,low",
+                "--pool", "threads", "-c", str(settings.worker_concurrency),
+                "-n", f"worker{index + 1}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+            ], env, ready_line="ready.")
+        if with_flower:
+            sup.spawn("flower", [python, "-m", "celery", "-A", "workers.main", "flower",
+                                 f"--port={settings.flower_port}", "--address=127.0.0.1"], env)
+        bind = f"{settings.api_host}:{settings.api_port}"
+        sup.spawn("api", [python, "-m", "gunicorn", "--bind", bind, "--workers", str(api_workers),
+                          "--threads", "4", "--graceful-timeout", "5", "--access-logfile", "-",
+                          "api.wsgi:app"], env, ready_line="Booting worker")
+        _banner(settings)
+        code = sup.wait()
+    except ConfigurationError as exc:
+        print(f"[up] {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        print("[up] stopping…", flush=True)
+        sup.stop()
+        print("[up] stopped", flush=True)
+    return code
+
+
+def _banner(settings: Settings) -> None:
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    lines = [
+        "",
+        "Scene Weaver is up.",
+        f"  API      {api}  (health: {api}/health)",
+        f"  Flower   http://127.0.0.1:{settings.flower_port}",
+    ]
+    if not settings.production:
+        lines.append(f"  Login    username 'demo', password '{settings.demo_password}'")
+    lines += ["  Ctrl-C stops everything.", ""]
+    print("\n".join(lines), flush=True)

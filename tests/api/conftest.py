@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api import create_app
+from scene_weaver.settings import Settings
+from scene_weaver.users import UserStore
+
+SECRET = "api-test-secret-api-test-secret-0123456789"
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    return Settings.from_env({
+        "REDIS_URL": redis_url,
+        "SCENE_WEAVER_HOME": str(tmp_path),
+        "JWT_SECRET_KEY": SECRET,
+    })
+
+
+@pytest.fixture
+def app(settings: Settings, redis_client: redis.Redis) -> Iterator[Flask]:
+    app = create_app(settings)
+    UserStore(redis_client, rounds=4).add("mallory", "mallory-password")
+    UserStore(redis_client, rounds=4).add("root", "root-password", "admin")
+    yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def login(client: FlaskClient, username: str = "demo", password: str = "demo-password") -> dict[str, str]:
+    response = client.post("/v1/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from .stack import Stack
+
+
+@pytest.fixture(scope="module")
+def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Renderer, one Celery worker and gunicorn over the session's private Redis."""
+    redis.Redis.from_url(redis_url).flushdb()
+    home: Path = tmp_path_factory.mktemp("stack")
+    stack = Stack(redis_url, home)
+    try:
+        stack.start_renderer("--latency", "0.3")
+        stack.start_worker()
+        stack.start_api()
+        yield stack
+    finally:
+        stack.stop()

@@ -1,0 +1,104 @@
+"""Real processes for whole-stack tests: started here, waited on, killed by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+
+
+class Proc:
+    """A child process in its own process group, with its output kept for failure messages."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
+        self.name = name
+        self.args = args
+        self.env = env
+        self.cwd = cwd
+        self.output: deque[str] = deque(maxlen=400)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lines = threading.Condition()
+
+    def start(self) -> Proc:
+        self.process = subprocess.Popen(
+            self.args, env=self.env, cwd=self.cwd, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        return self
+
+    def _pump(self) -> None:
+        assert self.process and self.process.stdout
+        for raw in iter(self.process.stdout.readline, b""):
+            with self._lines:
+                self.output.append(raw.decode(errors="replace").rstrip())
+                self._lines.notify_all()
+
+    def wait_for_line(self, text: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._lines:
+            while not any(text in line for line in self.output):
+                if self.process and self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited early:\n{self.tail()}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{self.name}: no line containing {text!r}:\n{self.tail()}")
+                self._lines.wait(min(remaining, 0.2))
+
+    def tail(self, n: int = 60) -> str:
+        return "\n".join(list(self.output)[-n:])
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: a crash, as far as the rest of the stack can tell."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(10)
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what or check}")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code < 500
+    except requests.RequestException:
+        return False

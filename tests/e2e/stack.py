@@ -1,0 +1,73 @@
+"""The whole stack as real processes: renderer, Celery workers, gunicorn."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import requests
+
+from scene_weaver.redis_server import free_port
+
+from .processes import PYTHON, Proc, http_ok, wait_until
+
+JWT_SECRET = "e2e-secret-e2e-secret-e2e-secret-0123456789"
+
+
+class Stack:
+    def __init__(self, redis_url: str, home: Path, **env_overrides: str) -> None:
+        self.redis_url = redis_url
+        self.home = home
+        self.renderer_port = free_port()
+        self.api_port = free_port()
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "SCENE_WEAVER_ENV": "development",
+            "SCENE_WEAVER_HOME": str(home),
+            "IMAGE_STORE_DIR": str(home / "images"),
+            "JWT_SECRET_KEY": JWT_SECRET,
+            "SEMANTEST_URL": f"ws://127.0.0.1:{self.renderer_port}/ws",
+            "PYTHONUNBUFFERED": "1",
+            "WORKER_CONCURRENCY": "8",
+            **env_overrides,
+        }
+        self.renderer: Proc | None = None
+        self.workers: list[Proc] = []
+        self.api: Proc | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start_renderer(self, *flags: str) -> Proc:
+        self.renderer = Proc("renderer", [PYTHON, "-m", "scene_weaver.renderer", "--host", "127.0.0.1",
+                                          "--port", str(self.renderer_port), *flags], self.env).start()
+        self.renderer.wait_for_line("renderer listening on")
+        return self.renderer
+
+    def start_worker(self, name: str | None = None, concurrency: int = 8) -> Proc:
+        name = name or f"w{len(self.workers) + 1}"
+        worker = Proc(name, [PYTHON, "-m", "celery", "-A", "workers.main", "worker", "-Q", "high,default,low",
+                             "--pool", "threads", "-c", str(concurrency), "-n", f"{name}@%h",
+                             "--loglevel", "INFO", "--without-mingle", "--without-gossip"], self.env).start()
+        worker.wait_for_line("ready.", timeout=60)
+        self.workers.append(worker)
+        return worker
+
+    def start_api(self, workers: int = 2) -> Proc:
+        self.api = Proc("api", [PYTHON, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.api_port}",
+                                "--workers", str(workers), "--threads", "4", "api.wsgi:app"], self.env).start()
+        wait_until(lambda: http_ok(self.base + "/health"), 60, what="gunicorn")
+        return self.api
+
+    def stop(self) -> None:
+        for proc in [self.api, *self.workers, self.renderer]:
+            if proc is not None:
+                proc.stop()
+
+    def login(self, username: str = "demo", password: str = "demo-password") -> str:
+        response = requests.post(self.base + "/v1/auth/login",
+                                 json={"username": username, "password": password}, timeout=10)
+        response.raise_for_status()
+        return str(response.json()["access_token"])

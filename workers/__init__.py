@@ -1,0 +1,1 @@
+"""Celery: the app factory, queues, thin tasks and per-process resources."""

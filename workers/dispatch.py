@@ -1,0 +1,35 @@
+"""What the API uses to enqueue: sends by task name, so the web process never
+imports the tasks module or the Semantest session pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from scene_weaver.models import Priority
+from scene_weaver.settings import Settings
+
+from .app import create_celery
+from .queues import PROCESS_SCENE, QUEUES, queue_for
+
+__all__ = ["enqueue_job", "queue_depths", "live_workers", "producer"]
+
+
+def enqueue_job(app: Celery, job_id: str, priority: Priority) -> None:
+    app.send_task(PROCESS_SCENE, args=[job_id], queue=queue_for(priority))
+
+
+def queue_depths(redis_client: Any) -> dict[str, int]:
+    """Messages waiting per queue (the Redis transport keeps each queue in a list)."""
+    return {queue.name: int(redis_client.llen(queue.name)) for queue in QUEUES}
+
+
+def live_workers(app: Celery, timeout: float = 1.0) -> int:
+    replies = app.control.ping(timeout=timeout) or []
+    return len(replies)
+
+
+def producer(settings: Settings) -> Celery:
+    """A Celery app for sending only: the web process never imports the tasks."""
+    return create_celery(settings)

@@ -1,0 +1,26 @@
+"""Queues are declared here, routed by priority, and consumed in strict order."""
+
+from __future__ import annotations
+
+from kombu import Queue
+
+from scene_weaver.models import Priority
+
+__all__ = ["QUEUES", "QUEUE_FOR_PRIORITY", "queue_for", "PROCESS_SCENE"]
+
+PROCESS_SCENE = "scene_weaver.process_scene"
+DELIVER_WEBHOOK = "scene_weaver.deliver_webhook"
+
+# Order matters: with queue_order_strategy=priority, a worker always drains
+# "high" before "default" before "low".
+QUEUES = (Queue("high"), Queue("default"), Queue("low"))
+
+QUEUE_FOR_PRIORITY = {
+    Priority.HIGH: "high",
+    Priority.NORMAL: "default",
+    Priority.LOW: "low",
+}
+
+
+def queue_for(priority: Priority) -> str:
+    return QUEUE_FOR_PRIORITY[priority]

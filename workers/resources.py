@@ -1,0 +1,60 @@
+"""Per-process resources: one Redis client, one job store, one Semantest session
+pool — created on first use in the worker process, never at import time."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import redis
+from celery import current_app
+from celery.signals import worker_shutdown
+
+from scene_weaver.images import ImageStore
+from scene_weaver.jobs import JobStore
+from scene_weaver.pipeline import JobContext
+from scene_weaver.prompt_cache import PromptCache
+from scene_weaver.semantest import SessionPool
+from scene_weaver.settings import Settings
+
+__all__ = ["context", "close"]
+
+_lock = threading.Lock()
+_context: JobContext | None = None
+_pool: SessionPool | None = None
+
+
+def _settings() -> Settings:
+    settings = getattr(current_app.conf, "scene_weaver_settings", None)
+    return settings if isinstance(settings, Settings) else Settings.from_env()
+
+
+def context() -> JobContext:
+    global _context, _pool
+    if _context is not None:
+        return _context
+    with _lock:
+        if _context is None:
+            settings = _settings()
+            client = redis.Redis.from_url(settings.require_redis_url(), health_check_interval=30)
+            _pool = SessionPool.from_settings(settings, client)
+            _context = JobContext(
+                settings=settings,
+                store=JobStore(client),
+                images=ImageStore(settings.image_store_dir),
+                prompts=PromptCache(client),
+                service=_pool,
+                runner_id=f"{socket.gethostname()}:{os.getpid()}",
+            )
+    return _context
+
+
+@worker_shutdown.connect
+def close(**_: object) -> None:
+    global _context, _pool
+    with _lock:
+        if _pool is not None:
+            _pool.close()
+        _pool = None
+        _context = None
