@@ -49,7 +49,8 @@ class UserStore:
                                details={"field": "password"})
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=self.rounds)).decode()
         key = keys.user(username)
-        if not replace and self.client.exists(key):
+        # HSETNX makes creation atomic: two API processes creating the same user race safely.
+        if not replace and not self.client.hsetnx(key, "password", hashed):
             raise Conflict(f"user {username} exists", code="user_exists")
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(key, mapping={"password": hashed, "role": role})
@@ -59,8 +60,10 @@ class UserStore:
 
     def ensure(self, username: str, password: str, role: str = "user") -> None:
         """Create the user unless it exists (the development demo user)."""
-        if not self.client.exists(keys.user(username)):
+        try:
             self.add(username, password, role)
+        except Conflict:
+            pass
 
     def get(self, username: str) -> User | None:
         raw = self.client.hget(keys.user(username), "role")

@@ -44,6 +44,7 @@ class Proc:
             with self._lines:
                 self.output.append(raw.decode(errors="replace").rstrip())
                 self._lines.notify_all()
+        self.process.stdout.close()
 
     def wait_for_line(self, text: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -97,8 +98,10 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1,
     raise TimeoutError(f"timed out after {timeout}s waiting for {what or check}")
 
 
-def http_ok(url: str) -> bool:
+def http_answers(url: str) -> bool:
+    """True once a server answers at all (even 503: /health is 503 with no workers)."""
     try:
-        return requests.get(url, timeout=1).status_code < 500
+        requests.get(url, timeout=1)
+        return True
     except requests.RequestException:
         return False

@@ -9,7 +9,7 @@ import requests
 
 from scene_weaver.redis_server import free_port
 
-from .processes import PYTHON, Proc, http_ok, wait_until
+from .processes import PYTHON, Proc, http_answers, wait_until
 
 JWT_SECRET = "e2e-secret-e2e-secret-e2e-secret-0123456789"
 
@@ -58,7 +58,14 @@ class Stack:
     def start_api(self, workers: int = 2) -> Proc:
         self.api = Proc("api", [PYTHON, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.api_port}",
                                 "--workers", str(workers), "--threads", "4", "api.wsgi:app"], self.env).start()
-        wait_until(lambda: http_ok(self.base + "/health"), 60, what="gunicorn")
+        api = self.api
+
+        def answering() -> bool:
+            if not api.alive:
+                raise RuntimeError(f"gunicorn exited:\n{api.tail()}")
+            return http_answers(self.base + "/health")
+
+        wait_until(answering, 60, what="gunicorn")
         return self.api
 
     def stop(self) -> None:
