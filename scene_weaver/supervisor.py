@@ -55,19 +55,21 @@ class Supervisor:
         return child
 
     def stop(self) -> None:
+        """Stop in reverse start order: the API first (no new jobs), Redis last."""
         self.stopping.set()
-        for child in reversed(self.children):
-            _signal_group(child.process, signal.SIGTERM)
         deadline = time.monotonic() + GRACE_SECONDS
         for child in reversed(self.children):
-            remaining = max(0.1, deadline - time.monotonic())
+            _signal_group(child.process, signal.SIGTERM)
             try:
-                child.process.wait(remaining)
+                child.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _signal_group(child.process, signal.SIGKILL)
-                child.process.wait(5)
+                print(f"[up] {child.name} did not stop in time; killing it", flush=True)
             # The group may hold grandchildren (gunicorn workers) that outlive the leader.
             _signal_group(child.process, signal.SIGKILL)
+            try:
+                child.process.wait(2)
+            except subprocess.TimeoutExpired:
+                pass
         if self.redis is not None:
             self.redis.stop()
 
