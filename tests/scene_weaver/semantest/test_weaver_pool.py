@@ -1,0 +1,190 @@
+"""The session pool against the real local renderer, `weaver` dialect."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from scene_weaver.errors import GenerationFailed, JobCanceled, SessionLost
+from scene_weaver.semantest import GeneratedImage
+
+from .conftest import PoolFactory, Renderer, RendererFactory
+from .helpers import SIDE, expected_png, request
+
+
+def test_generate_end_to_end_with_progress(renderer: Renderer, pool_factory: PoolFactory) -> None:
+    pool = pool_factory(renderer.url)
+    seen: list[tuple[int, str]] = []
+    req = request()
+    image = pool.generate(req, on_progress=lambda p, stage: seen.append((p, stage)))
+    assert image.mime_type == "image/png"
+    assert (image.width, image.height) == (SIDE, SIDE)
+    assert image.data == expected_png(req)
+    assert image.metadata["request_id"] == req.request_id
+    progress = [p for p, _ in seen]
+    assert progress == sorted(progress) and progress[0] == 0 and progress[-1] == 100
+    stats = pool.stats()
+    assert stats["dialect"] == "weaver" and stats["connected"] == 1 and stats["in_flight"] == 0
+
+
+def test_sixteen_slots_run_concurrently(renderer_factory: RendererFactory, pool_factory: PoolFactory) -> None:
+    latency = 0.3
+    renderer = renderer_factory("--max-in-flight", "8", latency=latency)
+    pool = pool_factory(renderer.url, semantest_pool_size=2)
+    pool.generate(request())  # connect both sessions' first handshake out of the timing
+    pool.generate(request())
+    results: list[GeneratedImage] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            results.append(pool.generate(request()))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(16)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    elapsed = time.monotonic() - started
+    assert not errors and len(results) == 16
+    assert elapsed < 2 * latency, f"16 requests took {elapsed:.2f}s, not concurrent"
+    assert pool.stats()["capacity"] == 16
+
+
+def test_session_killed_mid_request_is_retried_on_a_new_session(
+    renderer_factory: RendererFactory, pool_factory: PoolFactory
+) -> None:
+    first = renderer_factory(latency=2.0)
+    pool = pool_factory(first.url, semantest_connect_attempts=20, semantest_reconnect_max_wait=0.3)
+    progress = threading.Event()
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(pool.generate(request(), on_progress=lambda p, s: progress.set()))
+        except BaseException as exc:  # noqa: BLE001
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert progress.wait(10)
+    first.stop()  # the session dies with the request in flight
+    second = renderer_factory(latency=0.05, port=first.port)
+    worker.join(20)
+    assert len(outcome) == 1 and isinstance(outcome[0], GeneratedImage), outcome
+    assert second.stats()["generated"] == 1
+
+
+def test_drop_then_drop_again_raises_session_lost(
+    renderer_factory: RendererFactory, pool_factory: PoolFactory
+) -> None:
+    renderer = renderer_factory("--drop-rate", "1")
+    pool = pool_factory(renderer.url)
+    with pytest.raises(SessionLost) as caught:
+        pool.generate(request())
+    assert caught.value.retryable
+    stats = renderer.stats()
+    assert stats["dropped"] == 2 and stats["handshakes"] == 2  # retried once, on a fresh session
+
+
+def test_content_rejected_fails_at_once(renderer_factory: RendererFactory, pool_factory: PoolFactory) -> None:
+    renderer = renderer_factory("--fail-rate", "1", "--fail-code", "CONTENT_REJECTED")
+    pool = pool_factory(renderer.url)
+    with pytest.raises(GenerationFailed) as caught:
+        pool.generate(request())
+    assert caught.value.code == "CONTENT_REJECTED" and caught.value.retryable is False
+    assert renderer.stats()["requests"] == 1
+    assert pool.breaker.state()["failures"] == 0
+
+
+def test_retryable_server_error_is_retryable(renderer_factory: RendererFactory, pool_factory: PoolFactory) -> None:
+    renderer = renderer_factory("--fail-rate", "1", "--fail-code", "OVERLOADED")
+    pool = pool_factory(renderer.url)
+    with pytest.raises(GenerationFailed) as caught:
+        pool.generate(request())
+    assert caught.value.code == "OVERLOADED" and caught.value.retryable is True
+    assert pool.breaker.state()["failures"] == 1
+
+
+def test_cancel_sends_cancel_request_and_frees_the_slot(
+    renderer_factory: RendererFactory, pool_factory: PoolFactory
+) -> None:
+    renderer = renderer_factory(latency=3.0)
+    pool = pool_factory(renderer.url, semantest_pool_size=1)
+    started = threading.Event()
+    with pytest.raises(JobCanceled):
+        pool.generate(request(), on_progress=lambda p, s: started.set(), should_cancel=started.is_set)
+    deadline = time.monotonic() + 5
+    while renderer.stats()["canceled"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert renderer.stats()["canceled"] == 1
+    assert pool.stats()["in_flight"] == 0
+    assert pool.semaphore.holders() == 0
+
+
+def test_garbage_frames_are_ignored(renderer_factory: RendererFactory, pool_factory: PoolFactory) -> None:
+    renderer = renderer_factory("--malformed-rate", "1")
+    pool = pool_factory(renderer.url)
+    for _ in range(5):
+        req = request()
+        assert pool.generate(req).data == expected_png(req)
+    assert renderer.stats()["handshakes"] == 1
+
+
+def test_sessions_published_for_health(
+    renderer: Renderer, pool_factory: PoolFactory, redis_client: object
+) -> None:
+    import json
+
+    from scene_weaver import keys
+
+    pool = pool_factory(renderer.url)
+    pool.generate(request())
+    published = redis_client.hgetall(keys.semantest_sessions())  # type: ignore[attr-defined]
+    assert len(published) == 1
+    record = json.loads(next(iter(published.values())))
+    assert record["connected"] == 1 and record["ts"] > 0
+    pool.close()
+    assert redis_client.hgetall(keys.semantest_sessions()) == {}  # type: ignore[attr-defined]
+
+
+def test_close_1013_is_retryable_overloaded(renderer_factory: RendererFactory, pool_factory: PoolFactory) -> None:
+    from scene_weaver.errors import SemantestError
+
+    renderer = renderer_factory("--overload")
+    pool = pool_factory(renderer.url, semantest_connect_attempts=1)
+    with pytest.raises(SemantestError) as caught:
+        pool.generate(request())
+    assert caught.value.code == "overloaded" and caught.value.retryable
+
+
+def test_api_key_is_sent_and_a_refusal_is_final(
+    renderer_factory: RendererFactory, pool_factory: PoolFactory
+) -> None:
+    from scene_weaver.errors import SemantestError
+
+    renderer = renderer_factory("--api-key", "s3cret")
+    assert pool_factory(renderer.url, semantest_api_key="s3cret").generate(request()).mime_type == "image/png"
+    pool = pool_factory(renderer.url, semantest_api_key="wrong", semantest_connect_attempts=3)
+    with pytest.raises(SemantestError) as caught:
+        pool.generate(request())
+    assert caught.value.code == "unauthorized" and caught.value.retryable is False
+    assert pool.breaker.state()["failures"] == 0
+
+
+def test_request_timeout(renderer_factory: RendererFactory, pool_factory: PoolFactory) -> None:
+    from scene_weaver.errors import SemantestError
+
+    renderer = renderer_factory(latency=3.0)
+    pool = pool_factory(renderer.url, semantest_request_timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(SemantestError) as caught:
+        pool.generate(request())
+    assert caught.value.code == "timeout" and caught.value.retryable
+    assert time.monotonic() - started < 2.0
+    assert pool.semaphore.holders() == 0
