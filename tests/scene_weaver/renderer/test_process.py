@@ -1,0 +1,44 @@
+"""The renderer as a process: ready line, clean shutdown, command line handling."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import time
+from collections.abc import Callable
+
+import pytest
+
+from scene_weaver.renderer.cli import main, options_from_args, register
+
+from .support import Renderer, connect, generate, handshake, send
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_shuts_down_cleanly_and_quickly(start_renderer: Callable[..., Renderer], sig: int) -> None:
+    renderer = start_renderer("--latency", "5")
+    ws = connect(renderer)
+    try:
+        handshake(ws)
+        send(ws, generate("busy", "a request still in flight"))
+        started = time.monotonic()
+        assert renderer.stop(sig) == 0
+        assert time.monotonic() - started < 2.0
+    finally:
+        ws.close()
+
+
+def test_register_adds_the_renderer_subcommand() -> None:
+    parser = argparse.ArgumentParser(prog="scene-weaver")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["renderer", "--port", "0", "--fail-rate", "0.5", "--fail-code", "TIMEOUT",
+                              "--dialect", "semantest-events", "--download-dir", "/tmp/x", "--seed", "3"])
+    assert callable(args.func)
+    options = options_from_args(args)
+    assert options.port == 0 and options.fail_rate == 0.5 and options.fail_code == "TIMEOUT"
+    assert options.dialect == "semantest-events" and str(options.download_dir) == "/tmp/x" and options.seed == 3
+
+
+def test_invalid_options_exit_with_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--fail-rate", "2"]) == 2
+    assert "fail_rate" in capsys.readouterr().err
