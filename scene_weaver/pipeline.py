@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .errors import JobCanceled, SemantestError
+from .errors import CircuitOpen, JobCanceled, SemantestError
 from .images import ImageStore
 from .jobs import Job, JobStore
 from .models import Scene
@@ -19,7 +19,7 @@ from .prompt_cache import PromptCache
 from .semantest import GeneratedImage, GenerationRequest
 from .settings import Settings
 
-__all__ = ["ImageService", "JobContext", "Outcome", "run_job"]
+__all__ = ["ImageService", "JobContext", "Outcome", "run_job", "give_up"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ PROGRESS_MIN_INTERVAL = 0.2
 class ImageService(Protocol):
     def generate(self, request: GenerationRequest, *, on_progress: Any = ...,
                  should_cancel: Any = ...) -> GeneratedImage: ...
+
+    def circuit_state(self) -> str: ...
 
 
 @dataclass
@@ -90,7 +92,7 @@ def _run_locked(ctx: JobContext, job: Job) -> str:
         guidance_scale=ctx.settings.guidance_scale,
         seed=int(job.options.get("seed", -1)),
         style=prompt.style,
-        metadata={"job_id": job_id, "entry_id": scene.entry_id or ""},
+        metadata={"job_id": job_id, "entry_id": scene.entry_id or "", "caption": _spoken_line(scene)},
     )
     last_report = [0.0]
 
@@ -123,3 +125,17 @@ def _run_locked(ctx: JobContext, job: Job) -> str:
     })
     return Outcome.SUCCEEDED
 
+
+
+def _spoken_line(scene: Scene) -> str:
+    """What the picture's caption shows: the first line spoken, else the first caption."""
+    return (scene.dialogue or scene.captions or [""])[0]
+
+
+def give_up(ctx: JobContext, job_id: str, exc: SemantestError, attempts: int) -> None:
+    """The retry budget is spent: fail the job, naming the breaker when it is the cause."""
+    code, reason = exc.code, exc.message
+    if not isinstance(exc, CircuitOpen) and ctx.service.circuit_state() != "closed":
+        code = CircuitOpen.code
+        reason = f"Semantest is unavailable (circuit breaker open); last error {exc.code}: {exc.message}"
+    ctx.store.fail(job_id, code, f"gave up after {attempts} attempts: {reason}")

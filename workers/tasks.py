@@ -9,7 +9,7 @@ from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 
 from scene_weaver.errors import CircuitOpen, SemantestError
-from scene_weaver.pipeline import run_job
+from scene_weaver.pipeline import give_up, run_job
 
 from . import resources
 from .queues import PROCESS_SCENE
@@ -25,8 +25,7 @@ def process_scene(self: Task, job_id: str) -> str:
     except SemantestError as exc:
         retries = self.request.retries
         if retries >= ctx.settings.job_max_retries:
-            ctx.store.fail(job_id, exc.code,
-                           f"gave up after {retries + 1} attempts: {exc.message}")
+            give_up(ctx, job_id, exc, retries + 1)
             return "failed"
         delay = get_exponential_backoff_interval(
             factor=1, retries=retries, maximum=int(ctx.settings.job_retry_backoff_max), full_jitter=True

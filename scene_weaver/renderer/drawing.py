@@ -261,8 +261,12 @@ def _draw_caption(draw: ImageDraw.ImageDraw, w: int, h: int, text: str) -> None:
         draw.text((2 * pad, top + pad + number * (size + 4)), line, fill=(20, 20, 20), font=font)
 
 
-def render_png(prompt: str, width: int, height: int, seed: int) -> bytes:
-    """Draw the scene and return PNG bytes; identical inputs give identical bytes."""
+def render_png(prompt: str, width: int, height: int, seed: int, caption: str | None = None) -> bytes:
+    """Draw the scene and return PNG bytes; identical inputs give identical bytes.
+
+    ``caption`` is the spoken line the client sent in the request's metadata; without
+    one, the line is looked for in the prompt itself.
+    """
     w, h = clamp_side(width), clamp_side(height)
     rng = random.Random(_digest(f"{seed}\x00{prompt}"))
     words = _words(prompt)
@@ -275,7 +279,7 @@ def render_png(prompt: str, width: int, height: int, seed: int) -> bytes:
     else:
         _draw_landscape(draw, w, h, horizon, words, palette, rng)
     _draw_figures(draw, w, h, horizon, _figure_count(prompt, words, rng), palette, rng)
-    line = spoken_line(prompt)
+    line = caption or spoken_line(prompt)
     if line:
         _draw_caption(draw, w, h, line)
     if words.intersection({"comic", "comics", "graphic", "panel"}):

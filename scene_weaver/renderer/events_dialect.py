@@ -18,6 +18,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from .drawing import clamp_side, render_png, resolve_seed
+from .weaver_dialect import caption_of
 from .state import RendererState
 from .wire import GARBAGE_FRAMES, FrameError, now_ms, parse_frame, send_json, send_text
 
@@ -150,7 +151,7 @@ class EventsHub:
                 return
             seed = payload.get("seed") if isinstance(payload.get("seed"), int) else None
             png = await asyncio.to_thread(render_png, prompt, _side(payload, "width"), _side(payload, "height"),
-                                          resolve_seed(prompt, seed))
+                                          resolve_seed(prompt, seed), caption_of(metadata))
             await self._write_in_chunks(self._download_dir / filename, png)
             state.stats.generated += 1
             result: dict[str, Any] = {"success": True, "path": f"~/Downloads/{filename}", "filename": filename,

@@ -40,6 +40,7 @@ class Job:
     width: int
     height: int
     seed: int
+    caption: str | None = None
 
 
 def _side(parameters: dict[str, Any], name: str) -> int:
@@ -47,6 +48,14 @@ def _side(parameters: dict[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidRequest(f"parameters.{name} must be a number")
     return clamp_side(int(value))
+
+
+def caption_of(metadata: Any) -> str | None:
+    """The spoken line a client put in the request's metadata, if any."""
+    caption = metadata.get("caption") if isinstance(metadata, dict) else None
+    if not isinstance(caption, str) or not caption.strip():
+        return None
+    return caption.strip()[:500]
 
 
 def parse_job(request_id: str, data: Any) -> Job:
@@ -62,7 +71,7 @@ def parse_job(request_id: str, data: Any) -> Job:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise InvalidRequest("parameters.seed must be an integer")
     return Job(request_id, prompt, _side(parameters, "width"), _side(parameters, "height"),
-               resolve_seed(prompt, seed))
+               resolve_seed(prompt, seed), caption_of(data.get("metadata")))
 
 
 class WeaverSession:
@@ -208,7 +217,8 @@ class WeaverSession:
             code = state.options.fail_code
             await self._generation_error(rid, code, f"injected failure ({code})")
             return False
-        png = await asyncio.to_thread(render_png, job.prompt, job.width, job.height, job.seed)
+        png = await asyncio.to_thread(render_png, job.prompt, job.width, job.height, job.seed,
+                                      job.caption)
         state.images.put(rid, png)
         state.stats.generated += 1
         self._finish(rid)

@@ -60,6 +60,7 @@ class EventsSession(BaseSession):
                     "filename": _filename(request.request_id),
                     "downloadFolder": str(self.settings.semantest_download_dir or ""),
                     "timestamp": now,
+                    **({"caption": request.metadata["caption"]} if request.metadata.get("caption") else {}),
                 },
             },
         )

@@ -234,6 +234,10 @@ class SessionPool:
 
     # --- reporting ------------------------------------------------------------------------
 
+    def circuit_state(self) -> str:
+        """``closed``, ``open`` or ``half_open``: the fleet-wide breaker as it stands now."""
+        return str(self.breaker.state()["state"])
+
     def stats(self) -> dict[str, Any]:
         with self._cond:
             sessions = list(self._sessions)

@@ -57,3 +57,13 @@ def test_a_512_image_draws_well_under_50_ms() -> None:
         render_png(prompt, 512, 512, seed)
         timings.append(time.perf_counter() - started)
     assert min(timings) < 0.05
+
+
+def test_caption_from_metadata_is_drawn() -> None:
+    from scene_weaver.renderer.drawing import render_png
+
+    prompt = "graphic novel art, Iris on the lighthouse stairs at night"
+    plain = render_png(prompt, 240, 240, 7)
+    captioned = render_png(prompt, 240, 240, 7, caption="Is the sea awake?")
+    assert plain != captioned
+    assert render_png(prompt, 240, 240, 7, caption="Is the sea awake?") == captioned
