@@ -18,8 +18,8 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from .drawing import clamp_side, render_png, resolve_seed
-from .weaver_dialect import caption_of
 from .state import RendererState
+from .weaver_dialect import caption_of
 from .wire import GARBAGE_FRAMES, FrameError, now_ms, parse_frame, send_json, send_text
 
 __all__ = ["DOWNLOAD_REQUESTED", "IMAGE_RESPONSE", "IMAGE_STATUS", "IMAGE_DOWNLOADED", "EventsHub", "envelope"]
