@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench chaos clean
+.PHONY: install run test test-fast lint bench compose-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,3 +35,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Validates docker-compose.yml against the Compose schema (needs docker-compose or `docker compose`).
+compose-check:
+	if command -v docker-compose >/dev/null; then docker-compose -f docker-compose.yml config -q; \
+	else docker compose -f docker-compose.yml config -q; fi
