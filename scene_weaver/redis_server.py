@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis
 
+from .children import die_with_parent
 from .errors import ConfigurationError
 
 __all__ = ["EmbeddedRedis", "redis_server_binary", "free_port"]
@@ -71,7 +72,7 @@ class EmbeddedRedis:
         # Its own session: a Ctrl-C in the terminal reaches the supervisor, which stops
         # Redis last, after the workers have finished writing to it.
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=die_with_parent)
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from .children import die_with_parent
 from .errors import ConfigurationError
 from .redis_server import EmbeddedRedis
 from .settings import Settings
@@ -44,7 +45,8 @@ class Supervisor:
     def spawn(self, name: str, args: list[str], env: dict[str, str],
               ready_line: str | None = None) -> Child:
         process = subprocess.Popen(
-            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         child = Child(name, process)
         self.children.append(child)

@@ -86,4 +86,22 @@ def test_up_serves_a_picture_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
         assert time.monotonic() - started < 15
         wait_until(lambda: not any(_alive(pid) for pid in children), 3, what="children to exit")
     finally:
-        up.kill()
+        up.stop()
+
+
+def test_a_killed_supervisor_takes_its_children_along(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("REDIS_URL", "SEMANTEST_URL", "JWT_SECRET_KEY")}
+    env.update({"SCENE_WEAVER_HOME": str(tmp_path / "state"), "API_PORT": str(free_port()),
+                "FLOWER_PORT": str(free_port()), "RENDERER_PORT": str(free_port()), "PYTHONUNBUFFERED": "1"})
+    up = Proc("up", [PYTHON, "-m", "scene_weaver.cli", "up", "--no-flower"], env).start()
+    try:
+        up.wait_for_line("Scene Weaver is up.", timeout=90)
+        assert up.process is not None
+        children = _descendants(up.process.pid)
+        assert len(children) >= 4
+        up.process.kill()  # SIGKILL: no chance to clean up
+        up.process.wait(5)
+        wait_until(lambda: not any(_alive(pid) for pid in children), 15, what="orphans to exit")
+    finally:
+        up.stop()
