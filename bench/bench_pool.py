@@ -1,10 +1,10 @@
 """Throughput of one SessionPool against the local renderer, next to the ideal S / L.
 
-    .venv/bin/python bench/bench_pool.py [--latency 0.2] [--slots 16 64] [--rounds 4]
+    .venv/bin/python bench/bench_pool.py [--latency 0.2] [--slots 16 64] [--rounds 30]
 
 Starts a renderer (``--latency L --max-in-flight 8``) and a private Redis (or uses
 ``REDIS_URL``), then for each slot count S drives a pool of S/8 sessions from S threads
-over ``rounds × S`` requests (8 × S by default, so ramp-up and tail weigh little), printing one JSON line per S.
+over ``rounds × S`` requests (30 × S by default: about 6 s at L = 0.2, so the ramp-up and the tail of the last round weigh little against the steady state), printing one JSON line per S.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--slots", type=int, nargs="+", default=[16, 64])
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         embedded = None

@@ -200,25 +200,33 @@ class WeaverSession:
         fail, drop, garble = faults.should_fail(), faults.should_drop(), faults.should_garble()
         latency = faults.latency()
         started = time.perf_counter()
-        for progress in PROGRESS_STEPS:
-            state.statuses.set(rid, "processing", progress)
-            await self._send({"type": "progress_update", "request_id": rid, "progress": progress,
-                              "stage": "generating"})
-            if drop and progress == DROP_AFTER_PROGRESS:
-                state.stats.dropped += 1
-                log.info("dropping connection mid-request %s", rid)
-                self._connection.transport.abort()
+        # Draw while "generating", and keep every step on a deadline from the start, so the
+        # time to image_ready is the configured latency, not latency plus our own overhead.
+        drawing = None if fail else asyncio.ensure_future(asyncio.to_thread(
+            render_png, job.prompt, job.width, job.height, job.seed, job.caption))
+        try:
+            for step, progress in enumerate(PROGRESS_STEPS):
+                state.statuses.set(rid, "processing", progress)
+                await self._send({"type": "progress_update", "request_id": rid, "progress": progress,
+                                  "stage": "generating"})
+                if drop and progress == DROP_AFTER_PROGRESS:
+                    state.stats.dropped += 1
+                    log.info("dropping connection mid-request %s", rid)
+                    self._connection.transport.abort()
+                    return False
+                step_deadline = started + latency * (step + 1) / len(PROGRESS_STEPS)
+                await asyncio.sleep(max(0.0, step_deadline - time.perf_counter()))
+            if garble:
+                await send_text(self._connection, GARBAGE_FRAMES[faults.choice(len(GARBAGE_FRAMES))])
+            if drawing is None:
+                self._finish(rid)
+                code = state.options.fail_code
+                await self._generation_error(rid, code, f"injected failure ({code})")
                 return False
-            await asyncio.sleep(latency / len(PROGRESS_STEPS))
-        if garble:
-            await send_text(self._connection, GARBAGE_FRAMES[faults.choice(len(GARBAGE_FRAMES))])
-        if fail:
-            self._finish(rid)
-            code = state.options.fail_code
-            await self._generation_error(rid, code, f"injected failure ({code})")
-            return False
-        png = await asyncio.to_thread(render_png, job.prompt, job.width, job.height, job.seed,
-                                      job.caption)
+            png = await drawing
+        finally:
+            if drawing is not None and not drawing.done():
+                drawing.cancel()
         state.images.put(rid, png)
         state.stats.generated += 1
         self._finish(rid)
