@@ -47,6 +47,11 @@ local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
 return {1, id}
 """
 
+_RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 
 @dataclass(frozen=True)
 class JobEvent:
@@ -115,6 +120,7 @@ class JobStore:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._transition = client.register_script(_TRANSITION)
+        self._release_lock = client.register_script(_RELEASE_LOCK)
 
     @staticmethod
     def new_id() -> str:
@@ -251,9 +257,7 @@ class JobStore:
         return bool(self.client.set(keys.job_lock(job_id), owner, nx=True, px=int(ttl * 1000)))
 
     def release_run_lock(self, job_id: str, owner: str) -> None:
-        lock = keys.job_lock(job_id)
-        if _s(self.client.get(lock) or b"") == owner:
-            self.client.delete(lock)
+        self._release_lock(keys=[keys.job_lock(job_id)], args=[owner])
 
     def events(self, job_id: str, after: str = "0", count: int = 500) -> list[JobEvent]:
         start = "(" + after if after not in ("0", "0-0", "") else "-"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ __all__ = ["ImageService", "JobContext", "Outcome", "run_job", "give_up"]
 log = logging.getLogger(__name__)
 
 PROGRESS_MIN_INTERVAL = 0.2
+CANCEL_CHECK_INTERVAL = 0.25
 
 
 class ImageService(Protocol):
@@ -81,7 +83,7 @@ def _run_locked(ctx: JobContext, job: Job) -> str:
         store.cancel(job_id)
         return Outcome.CANCELED
     store.mark_generating(job_id, {"text": prompt.text, "negative": prompt.negative, "style": prompt.style})
-    attempt = store.require(job_id).attempts
+    attempt = job.attempts + 1  # mark_started counted it; the run lock keeps this exact
     request = GenerationRequest(
         request_id=f"{job_id}-{attempt}",
         prompt=prompt.text,
@@ -97,16 +99,16 @@ def _run_locked(ctx: JobContext, job: Job) -> str:
     last_report = [0.0]
 
     def on_progress(progress: int, stage: str = "") -> None:
+        # 100 is written by succeed() with the result; in between, at most one write per interval.
         now = time.monotonic()
-        if progress < 100 and now - last_report[0] < PROGRESS_MIN_INTERVAL:
+        if progress >= 100 or now - last_report[0] < PROGRESS_MIN_INTERVAL:
             return
         last_report[0] = now
         store.set_progress(job_id, progress, stage)
 
     try:
-        image = ctx.service.generate(
-            request, on_progress=on_progress, should_cancel=lambda: store.cancel_requested(job_id)
-        )
+        image = ctx.service.generate(request, on_progress=on_progress,
+                                     should_cancel=_throttled(lambda: store.cancel_requested(job_id)))
     except JobCanceled:
         store.cancel(job_id)
         return Outcome.CANCELED
@@ -125,6 +127,21 @@ def _run_locked(ctx: JobContext, job: Job) -> str:
     })
     return Outcome.SUCCEEDED
 
+
+
+def _throttled(check: Callable[[], bool], interval: float = CANCEL_CHECK_INTERVAL) -> Callable[[], bool]:
+    """Ask Redis whether the job was canceled at most once per interval, not on every frame."""
+    last = [float("-inf")]
+    answer = [False]
+
+    def throttled() -> bool:
+        now = time.monotonic()
+        if not answer[0] and now - last[0] >= interval:
+            last[0] = now
+            answer[0] = check()
+        return answer[0]
+
+    return throttled
 
 
 def _spoken_line(scene: Scene) -> str:
