@@ -9,19 +9,21 @@ from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 
 from scene_weaver.errors import CircuitOpen, SemantestError
-from scene_weaver.pipeline import give_up, run_job
+from scene_weaver.pipeline import Outcome, give_up, run_job
 
 from . import resources
 from .queues import PROCESS_SCENE
 
 log = logging.getLogger(__name__)
 
+BUSY_RECHECK_SECONDS = 10
+
 
 @shared_task(bind=True, name=PROCESS_SCENE, max_retries=None, acks_late=True)
 def process_scene(self: Task, job_id: str) -> str:
     ctx = resources.context()
     try:
-        return run_job(ctx, job_id)
+        outcome = run_job(ctx, job_id)
     except SemantestError as exc:
         retries = self.request.retries
         if retries >= ctx.settings.job_max_retries:
@@ -36,3 +38,9 @@ def process_scene(self: Task, job_id: str) -> str:
         log.info("job %s: %s (%s), retry %d in %.1fs", job_id, exc.code, exc.message, retries + 1, delay)
         ctx.store.note_retry(job_id, exc.code, exc.message, delay)
         raise self.retry(countdown=delay, exc=exc) from exc
+    if outcome == Outcome.BUSY:
+        # Another runner holds the job's lock (this message was redelivered while it runs).
+        # Look again later rather than dropping the message: if that runner died, its lock
+        # expires and this delivery finishes the job.
+        raise self.retry(countdown=BUSY_RECHECK_SECONDS)
+    return outcome
