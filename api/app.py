@@ -7,21 +7,24 @@ from typing import Any
 
 import redis
 from flask import Flask
+from flask_cors import CORS
 
 from scene_weaver.jobs import JobStore
 from scene_weaver.settings import Settings
 from scene_weaver.users import DEMO_USER, UserStore
 from workers.dispatch import producer
 
-from . import auth, health, jobs
+from . import auth, caching, config, events, health, jobs, openapi, parse, stats, ws
 from .errors import register_error_handlers
+from .limits import init_limits
 from .services import Services
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-API_BLUEPRINTS = (auth.bp, jobs.bp)
+# Answer under /v1 and, for the original API guide, bare. A batch blueprint joins this list.
+API_BLUEPRINTS = (auth.bp, jobs.bp, events.bp, parse.bp, config.bp, stats.bp, caching.bp, ws.bp)
 
 
 def create_app(
@@ -35,7 +38,11 @@ def create_app(
         settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
     )
     app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+        SOCK_SERVER_OPTIONS={"ping_interval": settings.stream_keepalive, "max_message_size": settings.max_body_bytes},
+    )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["scene_weaver"] = Services(
         settings=settings,
@@ -47,10 +54,15 @@ def create_app(
     auth.init_jwt(app, settings)
     register_error_handlers(app)
     for blueprint in API_BLUEPRINTS:
-        # The same routes answer under /v1 and, for the original API guide, bare.
         app.register_blueprint(blueprint, url_prefix="/v1")
         app.register_blueprint(blueprint, url_prefix="", name=f"{blueprint.name}_bare")
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
+    init_limits(app, settings)
+    # No origin is allowed unless CORS_ORIGINS names it (production has none by default).
+    CORS(app, origins=list(settings.cors_origins), expose_headers=[
+        "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Location",
+        "Idempotent-Replayed"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"])
     if not settings.production:
         _ensure_demo_user(app.extensions["scene_weaver"], settings)
     return app

@@ -6,28 +6,39 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import jwt as pyjwt
 from flask import Blueprint, Flask, Response, jsonify
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
     create_refresh_token,
+    decode_token,
     get_current_user,
     get_jwt,
     get_jwt_identity,
     jwt_required,
 )
+from flask_jwt_extended.exceptions import JWTExtendedException
 
 from scene_weaver import keys
-from scene_weaver.errors import AuthError
+from scene_weaver.errors import AuthError, SceneWeaverError
 from scene_weaver.settings import Settings
 from scene_weaver.users import User
 
 from .errors import error_response
+from .limits import rate_limited
+from .openapi_meta import documented
 from .requests import parse_body
+from .responses import AccessToken, LogoutResponse, TokenPair
 from .schemas import LoginRequest
 from .services import services
 
-__all__ = ["bp", "init_jwt", "current_user"]
+__all__ = ["bp", "init_jwt", "current_user", "require_admin", "user_from_token", "Forbidden"]
+
+
+class Forbidden(SceneWeaverError):
+    code = "forbidden"
+    http_status = 403
 
 bp = Blueprint("auth", __name__)
 
@@ -54,7 +65,7 @@ def init_jwt(app: Flask, settings: Settings) -> JWTManager:
 
     @jwt.invalid_token_loader
     def _invalid(reason: str) -> Response:
-        return error_response(401, "invalid_token", reason)
+        return error_response(401, _invalid_code(reason), reason)
 
     @jwt.expired_token_loader
     def _expired(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
@@ -75,11 +86,46 @@ def init_jwt(app: Flask, settings: Settings) -> JWTManager:
     return jwt
 
 
+def _invalid_code(reason: str) -> str:
+    lowered = reason.lower()
+    if "signature" in lowered:
+        return "invalid_signature"
+    if "alg" in lowered:
+        return "invalid_algorithm"
+    return "invalid_token"
+
+
 def current_user() -> User:
     user = get_current_user()
     if user is None:
         raise AuthError("unknown user", code="unknown_user")
     return user  # type: ignore[no-any-return]
+
+
+def require_admin() -> User:
+    user = current_user()
+    if not user.is_admin:
+        raise Forbidden("only admins may do this", code="admin_required")
+    return user
+
+
+def user_from_token(token: str) -> User:
+    """The user an access token names (the WebSocket's auth); ``AuthError`` with the same codes as HTTP."""
+    try:
+        payload = decode_token(token)
+    except pyjwt.ExpiredSignatureError:
+        raise AuthError("the token has expired; refresh or log in again", code="token_expired") from None
+    except (pyjwt.InvalidTokenError, JWTExtendedException) as exc:
+        raise AuthError(str(exc) or "invalid token", code="invalid_token") from None
+    if payload.get("type") != "access":
+        raise AuthError("an access token is required", code="invalid_token")
+    svc = services()
+    if svc.redis.exists(keys.token_blocklist(str(payload.get("jti")))):
+        raise AuthError("the token was revoked; log in again", code="token_revoked")
+    user = svc.users.get(str(payload.get("sub")))
+    if user is None:
+        raise AuthError("the token's user no longer exists", code="unknown_user")
+    return user
 
 
 def _token_response(user: User) -> dict[str, Any]:
@@ -94,15 +140,21 @@ def _token_response(user: User) -> dict[str, Any]:
 
 
 @bp.post("/auth/login")
+@documented(summary="Log in: an access and a refresh token", tag="auth", auth=False, body=LoginRequest,
+            responses={200: TokenPair}, errors=(401,), rate_limit="login (per client address)")
+@rate_limited("login", per_address=True)
 def login() -> Response:
     body = parse_body(LoginRequest)
-    user = services().users.authenticate(body.username, body.password)
+    # bcrypt refuses NUL bytes and more than 72 bytes; no stored password can be either.
+    storable = "\x00" not in body.password and len(body.password.encode()) <= 72
+    user = services().users.authenticate(body.username, body.password) if storable else None
     if user is None:
         raise AuthError("wrong username or password", code="invalid_credentials")
     return jsonify(_token_response(user))
 
 
 @bp.post("/auth/refresh")
+@documented(summary="A new access token (send the refresh token)", tag="auth", responses={200: AccessToken})
 @jwt_required(refresh=True)
 def refresh() -> Response:
     user = current_user()
@@ -115,6 +167,7 @@ def refresh() -> Response:
 
 
 @bp.post("/auth/logout")
+@documented(summary="Revoke the token sent (access or refresh)", tag="auth", responses={200: LogoutResponse})
 @jwt_required(verify_type=False)
 def logout() -> Response:
     payload = get_jwt()

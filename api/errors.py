@@ -7,6 +7,8 @@ from typing import Any
 
 import redis
 from flask import Flask, Response, jsonify
+from flask_limiter.errors import RateLimitExceeded
+from limits.errors import StorageError
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -61,8 +63,15 @@ def register_error_handlers(app: Flask) -> None:
         details = validation_details(exc)
         return error_response(422, "validation_error", f"invalid value for {details['field']}", details)
 
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(exc: RateLimitExceeded) -> Response:
+        # flask-limiter adds Retry-After and X-RateLimit-* to this response after the handler.
+        return error_response(429, "rate_limited", f"rate limit exceeded: {exc.description}",
+                              {"limit": exc.description})
+
+    @app.errorhandler(StorageError)
     @app.errorhandler(redis.RedisError)
-    def _redis_down(exc: redis.RedisError) -> Response:
+    def _redis_down(exc: Exception) -> Response:
         log.error("redis unavailable: %s", exc)
         return error_response(503, "redis_unavailable", "the job store is unavailable; try again shortly",
                               None, {"Retry-After": "5"})

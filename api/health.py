@@ -11,6 +11,8 @@ from scene_weaver import keys
 from scene_weaver.settings import Settings
 from workers.dispatch import live_workers
 
+from .openapi_meta import documented
+from .responses import HealthResponse
 from .services import services
 
 __all__ = ["bp"]
@@ -31,6 +33,8 @@ def semantest_health(client: redis.Redis, settings: Settings) -> dict[str, Any]:
 
 
 @bp.get("/health")
+@documented(summary="Redis, workers and Semantest; 503 naming what fails", tag="operations", auth=False,
+            responses={200: HealthResponse, 503: HealthResponse})
 def health() -> tuple[Response, int]:
     svc = services()
     report: dict[str, Any] = {"status": "ok"}

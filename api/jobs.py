@@ -7,33 +7,50 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from flask_jwt_extended import jwt_required
 
-from scene_weaver.errors import NotFound
+from scene_weaver.errors import Conflict, NotFound
 from scene_weaver.images import ImageStore
 from scene_weaver.jobs import Job
 from scene_weaver.models import JobStatus
+from scene_weaver.runtime_config import effective_config
+from scene_weaver.weaving import weave_scene
+from scene_weaver.webhooks import check_url
 from workers.dispatch import enqueue_job
 
+from . import idempotency
 from .auth import current_user
-from .requests import parse_body
-from .schemas import ProcessRequest
+from .caching import DRY_RUN_TTL, cached_json, content_key
+from .limits import rate_limited
+from .listing import list_jobs
+from .openapi_meta import RawContent, documented
+from .requests import json_body, parse_query
+from .responses import DryRunResponse, JobAccepted, JobPage, JobView
+from .schemas import JobListQuery, ProcessQuery, ProcessRequest
 from .services import services
 
-__all__ = ["bp", "job_view", "visible_job"]
+__all__ = ["bp", "job_view", "visible_job", "submit"]
 
 bp = Blueprint("jobs", __name__)
+
+_IMAGE = RawContent("image/png", {"type": "string", "format": "binary"}, "the generated image")
 
 
 def _url(endpoint: str, **values: Any) -> str:
     # Links point at the blueprint registration the caller used (/v1 or bare).
-    blueprint = request.blueprints[0] if request.blueprints else "jobs"
-    return url_for(f"{blueprint}.{endpoint}", **values)
+    prefix = "_bare" if request.blueprints and request.blueprints[0].endswith("_bare") else ""
+    blueprint = endpoint.split(".")[0] + prefix
+    return url_for(f"{blueprint}.{endpoint.split('.')[1]}", **values)
+
+
+def job_links(job_id: str) -> dict[str, str]:
+    return {"self": _url("jobs.get_job", job_id=job_id), "image": _url("jobs.job_image", job_id=job_id),
+            "events": _url("events.job_events", job_id=job_id)}
 
 
 def job_view(job: Job) -> dict[str, Any]:
     result = None
     if job.result:
         result = {
-            "image_url": _url("job_image", job_id=job.job_id),
+            "image_url": _url("jobs.job_image", job_id=job.job_id),
             "mime_type": job.result.get("mime_type"),
             "width": job.result.get("width"),
             "height": job.result.get("height"),
@@ -57,8 +74,13 @@ def job_view(job: Job) -> dict[str, Any]:
         "prompt": prompt,
         "result": result,
         "error": job.error,
-        "links": {"self": _url("get_job", job_id=job.job_id), "image": _url("job_image", job_id=job.job_id)},
+        "links": job_links(job.job_id),
     }
+
+
+def accepted_view(job: Job) -> dict[str, Any]:
+    return {"job_id": job.job_id, "status": job.status.value, "priority": job.priority.value,
+            "created_at": job.created_at, "links": job_links(job.job_id)}
 
 
 def visible_job(job_id: str) -> Job:
@@ -70,27 +92,101 @@ def visible_job(job_id: str) -> Job:
     return job
 
 
-@bp.post("/process")
-@jwt_required()
-def process() -> tuple[Response, int]:
-    body = parse_body(ProcessRequest)
+def submit(username: str, raw: dict[str, Any], idempotency_key: str | None) -> tuple[Job, bool]:
+    """Validate and enqueue one scene; (job, created). Shared by HTTP and the WebSocket."""
+    body = ProcessRequest.model_validate(raw)
     body.check_drawable()
     svc = services()
-    job = svc.jobs.create(current_user().username, body.scene(), priority=body.priority,
-                          options=body.job_options())
+    if body.webhook_url:
+        check_url(body.webhook_url, svc.settings)
+    job_id = svc.jobs.new_id()
+    claim = None
+    if idempotency_key is not None:
+        claim = idempotency.claim(username, idempotency_key, idempotency.fingerprint(raw), job_id)
+        if not claim.fresh:
+            return idempotency.wait_for_job(claim), False
+    try:
+        job = svc.jobs.create(username, body.scene(), priority=body.priority, options=body.job_options(),
+                              job_id=job_id)
+    except Exception:
+        if claim is not None:
+            idempotency.release(claim)
+        raise
     enqueue_job(svc.celery, job.job_id, body.priority)
-    view = job_view(job)
-    return jsonify({"job_id": job.job_id, "status": job.status.value, "priority": job.priority.value,
-                    "created_at": job.created_at, "links": view["links"]}), 202
+    return job, True
+
+
+def _dry_run(raw: dict[str, Any]) -> Response:
+    body = ProcessRequest.model_validate(raw)
+    body.check_drawable()
+    svc = services()
+    config = effective_config(svc.redis, svc.settings)
+    scene = body.scene()
+
+    def weave() -> dict[str, Any]:
+        woven = weave_scene(scene, style=config.default_style, max_length=config.prompt_max_length)
+        return {"prompt": woven.text, "negative": woven.negative, "style": woven.style,
+                "content_hash": woven.content_hash, "analysis": woven.analysis}
+
+    name = content_key("dryrun", [scene.model_dump(mode="json"), config.default_style, config.prompt_max_length])
+    return cached_json(name, DRY_RUN_TTL, weave)
+
+
+@bp.post("/process")
+@documented(summary="Submit one scene as a job (or weave it now with ?dry_run=true)", tag="jobs",
+            body=ProcessRequest, query=ProcessQuery,
+            headers=(("Idempotency-Key", "repeat a submission safely: same key and body give the same job"),),
+            responses={202: JobAccepted, 200: (JobAccepted, DryRunResponse)},
+            errors=(409,), rate_limit="process",
+            description="200 answers a dry run, or a repeated Idempotency-Key with the job it made.")
+@rate_limited("process")
+@jwt_required()
+def process() -> tuple[Response, int] | Response:
+    raw = json_body()
+    if parse_query(ProcessQuery).dry_run:
+        return _dry_run(raw)
+    job, created = submit(current_user().username, raw, request.headers.get(idempotency.HEADER))
+    response = jsonify(accepted_view(job))
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+        return response, 200
+    response.headers["Location"] = job_links(job.job_id)["self"]
+    return response, 202
+
+
+@bp.get("/jobs")
+@documented(summary="The caller's jobs, newest first (admins: every job)", tag="jobs", query=JobListQuery,
+            responses={200: JobPage})
+@jwt_required()
+def get_jobs() -> Response:
+    query = parse_query(JobListQuery)
+    user = current_user()
+    jobs, total, next_cursor = list_jobs(None if user.is_admin else user.username, query)
+    return jsonify({"jobs": [job_view(job) for job in jobs], "total": total, "limit": query.limit,
+                    "next_cursor": next_cursor})
 
 
 @bp.get("/jobs/<job_id>")
+@documented(summary="One job", tag="jobs", responses={200: JobView})
 @jwt_required()
 def get_job(job_id: str) -> Response:
     return jsonify(job_view(visible_job(job_id)))
 
 
+@bp.post("/jobs/<job_id>/cancel")
+@documented(summary="Cancel a job (at once when queued, at the next step when running)", tag="jobs",
+            responses={200: JobView}, errors=(409,))
+@jwt_required()
+def cancel_job(job_id: str) -> Response:
+    job = visible_job(job_id)
+    if job.terminal and job.status != JobStatus.CANCELED:
+        raise Conflict(f"job {job_id} already {job.status.value}", code="job_finished",
+                       details={"status": job.status.value})
+    return jsonify(job_view(services().jobs.request_cancel(job_id)))
+
+
 @bp.get("/jobs/<job_id>/image")
+@documented(summary="The job's image once it succeeded", tag="jobs", responses={200: _IMAGE})
 @jwt_required()
 def job_image(job_id: str) -> Response:
     job = visible_job(job_id)

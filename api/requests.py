@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from scene_weaver.errors import SceneWeaverError
 
-__all__ = ["json_body", "parse_body", "UnsupportedMediaType", "InvalidJson"]
+__all__ = ["json_body", "parse_body", "parse_query", "UnsupportedMediaType", "InvalidJson"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,3 +38,8 @@ def json_body() -> dict[str, Any]:
 
 def parse_body(model: type[M]) -> M:
     return model.model_validate(json_body())
+
+
+def parse_query(model: type[M]) -> M:
+    """Query-string parameters validated like bodies (a bad one is a 422 naming it)."""
+    return model.model_validate(request.args.to_dict())

@@ -1,13 +1,19 @@
-"""Request and response models; the OpenAPI document is generated from these."""
+"""Request models (bodies and query strings); the OpenAPI document is generated from these."""
 
 from __future__ import annotations
+
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from scene_weaver.errors import InvalidInput
-from scene_weaver.models import Priority, Scene
+from scene_weaver.models import JobStatus, Priority, Scene
+from scene_weaver.script import FORMATS
 
-__all__ = ["LoginRequest", "ProcessRequest"]
+__all__ = ["LoginRequest", "ProcessRequest", "ProcessQuery", "ParseRequest", "JobListQuery", "EventsQuery",
+           "WebhookEvent"]
+
+WebhookEvent = Literal["started", "progress", "completed"]
 
 
 class LoginRequest(BaseModel):
@@ -25,6 +31,11 @@ class ProcessRequest(Scene):
     width: int | None = Field(default=None, ge=64, le=2048)
     height: int | None = Field(default=None, ge=64, le=2048)
     seed: int | None = Field(default=None, ge=-1, le=2**32 - 1)
+    webhook_url: str | None = Field(default=None, min_length=1, max_length=2000,
+                                    description="http(s) URL that receives signed event deliveries")
+    webhook_events: list[WebhookEvent] | None = Field(
+        default=None, min_length=1, max_length=3,
+        description="which events to deliver (default: all of started, progress, completed)")
 
     def check_drawable(self) -> None:
         if not (self.dialogue or self.narration or self.captions):
@@ -34,10 +45,45 @@ class ProcessRequest(Scene):
             if not line:
                 raise InvalidInput("dialogue lines must not be empty",
                                    details={"field": f"dialogue.{index}"})
+        if self.webhook_events and not self.webhook_url:
+            raise InvalidInput("webhook_events needs a webhook_url", details={"field": "webhook_url"})
 
     def scene(self) -> Scene:
         return Scene.model_validate(self.model_dump(include=set(Scene.model_fields)))
 
-    def job_options(self) -> dict[str, int]:
-        options = {"width": self.width, "height": self.height, "seed": self.seed}
+    def job_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"width": self.width, "height": self.height, "seed": self.seed,
+                                   "webhook_url": self.webhook_url}
+        if self.webhook_url:
+            options["webhook_events"] = sorted(set(self.webhook_events or ("started", "progress", "completed")))
         return {name: value for name, value in options.items() if value is not None}
+
+
+class ProcessQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    dry_run: bool = Field(default=False, description="weave the prompt now and answer it; no job is made")
+
+
+class ParseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    script: str = Field(max_length=2_000_000, description="the script's text")
+    format: Literal[FORMATS] = "auto"  # type: ignore[valid-type]
+    strict: bool = Field(default=False, description="any warning makes the answer a 422 listing all of them")
+
+
+class JobListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200, description="next_cursor of the previous page")
+    offset: int | None = Field(default=None, ge=0, le=1_000_000, description="instead of cursor")
+    status: JobStatus | None = None
+
+
+class EventsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    last_event_id: str | None = Field(default=None, max_length=64, pattern=r"^(0|\d{1,20}-\d{1,20})$",
+                                      description="replay events after this id (or send Last-Event-ID)")

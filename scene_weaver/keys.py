@@ -64,8 +64,13 @@ def cache_pattern() -> str:
 
 
 def idempotency(username: str, key: str) -> str:
-    """Hash: the job a user's ``Idempotency-Key`` produced and the body's hash."""
+    """String (JSON, set with NX): the job a user's ``Idempotency-Key`` produced and the body's hash."""
     return f"{PREFIX}idem:{username}:{key}"
+
+
+def webhook_throttle(job_id: str) -> str:
+    """String (expires): present while a job's progress webhooks are held back."""
+    return f"{PREFIX}job:{job_id}:webhook:throttle"
 
 
 def token_blocklist(jti: str) -> str:

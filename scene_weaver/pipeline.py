@@ -17,10 +17,11 @@ from .images import ImageStore
 from .jobs import Job, JobStore
 from .models import Scene
 from .prompt_cache import PromptCache
+from .runtime_config import effective_config
 from .semantest import GeneratedImage, GenerationRequest
 from .settings import Settings
 
-__all__ = ["ImageService", "JobContext", "Outcome", "run_job", "give_up"]
+__all__ = ["ImageService", "JobContext", "Notify", "Outcome", "run_job", "give_up"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,29 @@ class JobContext:
     runner_id: str
 
 
+# Told about "started", "progress" and "completed" (webhooks); its failures never fail a job.
+Notify = Callable[[Job, str, dict[str, Any]], None]
+
+
+def _notifier(notify: Notify | None, job: Job) -> Callable[[str, dict[str, Any]], None]:
+    def emit(event: str, data: dict[str, Any]) -> None:
+        if notify is None:
+            return
+        try:
+            notify(job, event, data)
+        except Exception:
+            log.exception("job %s: could not emit %s", job.job_id, event)
+
+    return emit
+
+
+def _completed(ctx: JobContext, job: Job, notify: Notify | None) -> None:
+    final = ctx.store.get(job.job_id)
+    if final is not None and final.terminal:
+        _notifier(notify, job)("completed", {"status": final.status.value, "result": final.result,
+                                             "error": final.error})
+
+
 class Outcome:
     SKIPPED = "skipped"
     BUSY = "busy"
@@ -53,7 +77,7 @@ class Outcome:
     FAILED = "failed"
 
 
-def run_job(ctx: JobContext, job_id: str) -> str:
+def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> str:
     """Run one job to an outcome; retryable Semantest errors propagate to the caller."""
     job = ctx.store.get(job_id)
     if job is None:
@@ -64,21 +88,25 @@ def run_job(ctx: JobContext, job_id: str) -> str:
     if not ctx.store.acquire_run_lock(job_id, ctx.runner_id, ctx.settings.job_time_limit):
         return Outcome.BUSY
     try:
-        return _run_locked(ctx, job)
+        outcome = _run_locked(ctx, job, _notifier(notify, job))
     finally:
         ctx.store.release_run_lock(job_id, ctx.runner_id)
+    if outcome in (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.CANCELED):
+        _completed(ctx, job, notify)
+    return outcome
 
 
-def _run_locked(ctx: JobContext, job: Job) -> str:
+def _run_locked(ctx: JobContext, job: Job, emit: Callable[[str, dict[str, Any]], None]) -> str:
     store, job_id = ctx.store, job.job_id
     if store.cancel_requested(job_id):
         store.cancel(job_id)
         return Outcome.CANCELED
-    store.mark_started(job_id)
+    if store.mark_started(job_id):
+        emit("started", {"status": "started"})
     store.mark_weaving(job_id)
     scene = Scene.model_validate(job.scene)
-    prompt = ctx.prompts.weave(scene, style=ctx.settings.default_style,
-                               max_length=ctx.settings.prompt_max_length)
+    config = effective_config(store.client, ctx.settings)  # PUT /config applies from the next job on
+    prompt = ctx.prompts.weave(scene, style=config.default_style, max_length=config.prompt_max_length)
     if store.cancel_requested(job_id):
         store.cancel(job_id)
         return Outcome.CANCELED
@@ -88,10 +116,10 @@ def _run_locked(ctx: JobContext, job: Job) -> str:
         request_id=f"{job_id}-{attempt}",
         prompt=prompt.text,
         negative_prompt=prompt.negative,
-        width=int(job.options.get("width") or ctx.settings.image_width),
-        height=int(job.options.get("height") or ctx.settings.image_height),
-        steps=ctx.settings.image_steps,
-        guidance_scale=ctx.settings.guidance_scale,
+        width=int(job.options.get("width") or config.image_width),
+        height=int(job.options.get("height") or config.image_height),
+        steps=config.image_steps,
+        guidance_scale=config.guidance_scale,
         seed=int(job.options.get("seed", -1)),
         style=prompt.style,
         metadata={"job_id": job_id, "entry_id": scene.entry_id or "", "caption": _spoken_line(scene)},
@@ -104,7 +132,8 @@ def _run_locked(ctx: JobContext, job: Job) -> str:
         if progress >= 100 or now - last_report[0] < PROGRESS_MIN_INTERVAL:
             return
         last_report[0] = now
-        store.set_progress(job_id, progress, stage)
+        if store.set_progress(job_id, progress, stage):
+            emit("progress", {"progress": progress, "stage": stage})
 
     try:
         image = ctx.service.generate(request, on_progress=on_progress,
@@ -149,10 +178,14 @@ def _spoken_line(scene: Scene) -> str:
     return (scene.dialogue or scene.captions or [""])[0]
 
 
-def give_up(ctx: JobContext, job_id: str, exc: SemantestError, attempts: int) -> None:
+def give_up(ctx: JobContext, job_id: str, exc: SemantestError, attempts: int,
+            notify: Notify | None = None) -> None:
     """The retry budget is spent: fail the job, naming the breaker when it is the cause."""
     code, reason = exc.code, exc.message
     if not isinstance(exc, CircuitOpen) and ctx.service.circuit_state() != "closed":
         code = CircuitOpen.code
         reason = f"Semantest is unavailable (circuit breaker open); last error {exc.code}: {exc.message}"
     ctx.store.fail(job_id, code, f"gave up after {attempts} attempts: {reason}")
+    job = ctx.store.get(job_id)
+    if job is not None:
+        _completed(ctx, job, notify)

@@ -105,6 +105,13 @@ class Settings:
     rate_limit_parse: str = "100/minute"
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     public_url: str = ""
+    stream_keepalive: float = 15.0
+    stream_max_seconds: float = 3600.0
+    webhook_secret: str = ""
+    # None: the default deny list for the mode (private ranges; loopback too in production).
+    webhook_deny: tuple[str, ...] | None = None
+    webhook_progress_interval: float = 2.0
+    webhook_timeout: float = 5.0
 
     @property
     def production(self) -> bool:
@@ -168,6 +175,13 @@ class Settings:
             rate_limit_parse=env.get("RATE_LIMIT_PARSE", "100/minute"),
             cors_origins=origins,
             public_url=env.get("PUBLIC_URL", "").rstrip("/"),
+            stream_keepalive=_float(env, "STREAM_KEEPALIVE", 15.0),
+            stream_max_seconds=_float(env, "STREAM_MAX_SECONDS", 3600.0),
+            webhook_secret=env.get("WEBHOOK_SECRET", ""),
+            webhook_deny=(tuple(h.strip() for h in env["WEBHOOK_DENY"].split(",") if h.strip())
+                          if "WEBHOOK_DENY" in env else None),
+            webhook_progress_interval=_float(env, "WEBHOOK_PROGRESS_INTERVAL", 2.0),
+            webhook_timeout=_float(env, "WEBHOOK_TIMEOUT", 5.0),
         )
         if settings.visibility_timeout <= settings.job_time_limit:
             raise ConfigurationError("VISIBILITY_TIMEOUT must exceed JOB_TIME_LIMIT")

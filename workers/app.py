@@ -6,14 +6,14 @@ from celery import Celery
 
 from scene_weaver.settings import Settings
 
-from .queues import QUEUES
+from .queues import DELIVER_WEBHOOK, QUEUES, WEBHOOK_QUEUE
 
 __all__ = ["create_celery"]
 
 
 def create_celery(settings: Settings) -> Celery:
     url = settings.require_redis_url()
-    app = Celery("scene_weaver", broker=url, include=["workers.tasks"])
+    app = Celery("scene_weaver", broker=url, include=["workers.tasks", "workers.webhooks"])
     app.conf.update(
         broker_connection_retry_on_startup=True,
         broker_transport_options={
@@ -26,6 +26,7 @@ def create_celery(settings: Settings) -> Celery:
         },
         task_queues=QUEUES,
         task_default_queue="default",
+        task_routes={DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE}},
         task_create_missing_queues=False,
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -11,13 +11,17 @@ from scene_weaver.models import Priority
 from scene_weaver.settings import Settings
 
 from .app import create_celery
-from .queues import PROCESS_SCENE, QUEUES, queue_for
+from .queues import DELIVER_WEBHOOK, PROCESS_SCENE, QUEUES, WEBHOOK_QUEUE, queue_for
 
-__all__ = ["enqueue_job", "queue_depths", "live_workers", "producer"]
+__all__ = ["enqueue_job", "enqueue_webhook", "queue_depths", "live_workers", "producer"]
 
 
 def enqueue_job(app: Celery, job_id: str, priority: Priority) -> None:
     app.send_task(PROCESS_SCENE, args=[job_id], queue=queue_for(priority))
+
+
+def enqueue_webhook(app: Celery, url: str, body: str) -> None:
+    app.send_task(DELIVER_WEBHOOK, args=[url, body], queue=WEBHOOK_QUEUE)
 
 
 def queue_depths(redis_client: Any) -> dict[str, int]:

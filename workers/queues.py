@@ -6,7 +6,7 @@ from kombu import Queue
 
 from scene_weaver.models import Priority
 
-__all__ = ["QUEUES", "QUEUE_FOR_PRIORITY", "queue_for", "PROCESS_SCENE"]
+__all__ = ["QUEUES", "QUEUE_FOR_PRIORITY", "queue_for", "PROCESS_SCENE", "DELIVER_WEBHOOK", "WEBHOOK_QUEUE"]
 
 PROCESS_SCENE = "scene_weaver.process_scene"
 DELIVER_WEBHOOK = "scene_weaver.deliver_webhook"
@@ -20,6 +20,11 @@ QUEUE_FOR_PRIORITY = {
     Priority.NORMAL: "default",
     Priority.LOW: "low",
 }
+
+
+# Deliveries are short (one POST with a timeout) and late ones are useless, so they go
+# ahead of the image backlog on the queue every worker already consumes first.
+WEBHOOK_QUEUE = "high"
 
 
 def queue_for(priority: Priority) -> str:

@@ -13,6 +13,7 @@ from scene_weaver.pipeline import Outcome, give_up, run_job
 
 from . import resources
 from .queues import PROCESS_SCENE
+from .webhooks import notifier
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,11 @@ BUSY_RECHECK_SECONDS = 10
 def process_scene(self: Task, job_id: str) -> str:
     ctx = resources.context()
     try:
-        outcome = run_job(ctx, job_id)
+        outcome = run_job(ctx, job_id, notify=notifier(ctx))
     except SemantestError as exc:
         retries = self.request.retries
         if retries >= ctx.settings.job_max_retries:
-            give_up(ctx, job_id, exc, retries + 1)
+            give_up(ctx, job_id, exc, retries + 1, notify=notifier(ctx))
             return "failed"
         delay = get_exponential_backoff_interval(
             factor=1, retries=retries, maximum=int(ctx.settings.job_retry_backoff_max), full_jitter=True

@@ -21,6 +21,7 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
         "REDIS_URL": redis_url,
         "SCENE_WEAVER_HOME": str(tmp_path),
         "JWT_SECRET_KEY": SECRET,
+        "RATE_LIMIT_LOGIN": "1000/minute",
     })
 
 
@@ -41,3 +42,12 @@ def login(client: FlaskClient, username: str = "demo", password: str = "demo-pas
     response = client.post("/v1/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.get_data(as_text=True)
     return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+
+SCENE = {"speaker": "Evan", "dialogue": "What is a lighthouse without the sea?", "entry_id": "0007"}
+
+
+def submit(client: FlaskClient, headers: dict[str, str], **extra: object) -> str:
+    response = client.post("/v1/process", json={**SCENE, **extra}, headers=headers)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    return str(response.get_json()["job_id"])

@@ -16,7 +16,8 @@ def test_process_answers_202_and_enqueues_by_priority(client: FlaskClient, redis
     assert response.status_code == 202
     body = response.get_json()
     assert body["status"] == "queued"
-    assert body["links"] == {"self": f"/v1/jobs/{body['job_id']}", "image": f"/v1/jobs/{body['job_id']}/image"}
+    assert body["links"] == {"self": f"/v1/jobs/{body['job_id']}", "image": f"/v1/jobs/{body['job_id']}/image",
+                             "events": f"/v1/jobs/{body['job_id']}/events"}
     assert redis_client.llen("high") == 1 and redis_client.llen("default") == 0
 
     client.post("/v1/process", json={**SCENE, "priority": "low"}, headers=headers)
@@ -99,3 +100,20 @@ def test_unknown_route_and_method_are_json(client: FlaskClient) -> None:
     assert client.get("/v1/nowhere").get_json()["error"]["code"] == "not_found"
     response = client.get("/v1/process")
     assert response.status_code == 405 and response.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_webhook_options_are_validated_and_stored(client: FlaskClient, app) -> None:  # type: ignore[no-untyped-def]
+    headers = login(client)
+    for url in ("ftp://example.com/x", "http://10.1.2.3/hook"):
+        refused = client.post("/v1/process", json={**SCENE, "webhook_url": url}, headers=headers)
+        assert refused.status_code == 422
+        assert refused.get_json()["error"]["code"] == "webhook_url_refused"
+        assert refused.get_json()["error"]["details"]["field"] == "webhook_url"
+    bad_event = client.post("/v1/process", json={**SCENE, "webhook_url": "http://127.0.0.1:9/h",
+                                                 "webhook_events": ["finished"]}, headers=headers)
+    assert bad_event.status_code == 422 and bad_event.get_json()["error"]["details"]["field"] == "webhook_events.0"
+    ok = client.post("/v1/process", json={**SCENE, "webhook_url": "http://127.0.0.1:9/h",
+                                          "webhook_events": ["completed"]}, headers=headers)
+    assert ok.status_code == 202
+    job = app.extensions["scene_weaver"].jobs.get(ok.get_json()["job_id"])
+    assert job.options == {"webhook_url": "http://127.0.0.1:9/h", "webhook_events": ["completed"]}

@@ -1,0 +1,76 @@
+"""``Idempotency-Key`` on job submission: the first request claims the key with SET NX.
+
+Same key and same body give back the job the first request made; a different body is
+a 409. The claim holds the job id before the job exists, so two racing requests can
+never both create one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from scene_weaver import keys
+from scene_weaver.errors import Conflict, InvalidInput
+from scene_weaver.jobs import Job
+
+from .services import services
+
+__all__ = ["Claim", "claim", "release", "wait_for_job", "fingerprint", "HEADER", "TTL_SECONDS"]
+
+HEADER = "Idempotency-Key"
+TTL_SECONDS = 24 * 3600
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+_WAIT_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    job_id: str
+    fresh: bool
+
+
+def fingerprint(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def claim(username: str, key: str, body_hash: str, new_job_id: str) -> Claim:
+    if not _KEY_RE.match(key):
+        raise InvalidInput("Idempotency-Key must be 1-200 visible ASCII characters",
+                           code="invalid_idempotency_key", details={"field": HEADER})
+    client = services().redis
+    redis_key = keys.idempotency(username, key)
+    record = json.dumps({"job_id": new_job_id, "body": body_hash})
+    if client.set(redis_key, record, nx=True, ex=TTL_SECONDS):
+        return Claim(redis_key, new_job_id, fresh=True)
+    raw = client.get(redis_key)
+    if raw is None:  # expired between the two calls: claim again
+        return claim(username, key, body_hash, new_job_id)
+    stored = json.loads(raw)
+    if stored["body"] != body_hash:
+        raise Conflict("this Idempotency-Key was used with a different body", code="idempotency_conflict",
+                       details={"field": HEADER, "job_id": stored["job_id"]})
+    return Claim(redis_key, str(stored["job_id"]), fresh=False)
+
+
+def release(found: Claim) -> None:
+    """Give the key back when the first request failed before creating its job."""
+    services().redis.delete(found.key)
+
+
+def wait_for_job(found: Claim) -> Job:
+    """The claimed job; the first request may still be writing it."""
+    deadline = time.monotonic() + _WAIT_SECONDS
+    while True:
+        job = services().jobs.get(found.job_id)
+        if job is not None:
+            return job
+        if time.monotonic() > deadline:
+            raise Conflict("the first request with this Idempotency-Key is still in progress",
+                           code="idempotency_in_progress", details={"field": HEADER})
+        time.sleep(0.05)

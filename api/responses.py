@@ -1,0 +1,150 @@
+"""Response models: they document what each route answers in the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from scene_weaver.models import JobStatus, Priority
+
+__all__ = [
+    "ErrorBody", "ErrorResponse", "TokenPair", "AccessToken", "LogoutResponse", "JobLinks",
+    "JobAccepted", "JobView", "JobPage", "DryRunResponse", "ParseResponse", "StatsResponse",
+    "HealthResponse", "CacheCleared", "JobEventView",
+]
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="stable, machine-readable error code")
+    message: str
+    details: Any = Field(default=None, description="the field at fault, every problem found, limits...")
+
+
+class ErrorResponse(BaseModel):
+    """The one error model every route answers with."""
+
+    error: ErrorBody
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+
+
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class LogoutResponse(BaseModel):
+    revoked: str
+
+
+class JobLinks(BaseModel):
+    self: str
+    image: str
+    events: str
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: JobStatus
+    priority: Priority
+    created_at: str
+    links: JobLinks
+
+
+class JobPrompt(BaseModel):
+    text: str | None = None
+    negative: str | None = None
+    style: str | None = None
+
+
+class JobResult(BaseModel):
+    image_url: str
+    mime_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    sha256: str | None = None
+
+
+class JobView(BaseModel):
+    job_id: str
+    status: JobStatus
+    progress: int
+    priority: Priority
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    attempts: int
+    retries: list[dict[str, Any]]
+    scene: dict[str, Any]
+    prompt: JobPrompt | None
+    result: JobResult | None
+    error: dict[str, Any] | None
+    links: JobLinks
+
+
+class JobPage(BaseModel):
+    jobs: list[JobView]
+    total: int = Field(description="jobs of the caller (every job for admins), before the status filter")
+    limit: int
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
+class DryRunResponse(BaseModel):
+    prompt: str
+    negative: str
+    style: str
+    content_hash: str
+    analysis: dict[str, Any]
+
+
+class ParseResponse(BaseModel):
+    format: str
+    entries: list[dict[str, Any]]
+    warnings: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    stats: dict[str, Any]
+
+
+class PromptCacheStats(BaseModel):
+    hits: int
+    misses: int
+    hit_rate: float | None
+
+
+class StatsResponse(BaseModel):
+    queues: dict[str, int]
+    jobs: dict[str, int]
+    jobs_counted: int
+    prompt_cache: PromptCacheStats
+    workers: int
+    breaker: dict[str, Any]
+    generated_at: str
+
+
+class HealthResponse(BaseModel):
+    status: str
+    redis: str
+    workers: int
+    semantest: Any
+    failing: list[str] | None = None
+
+
+class CacheCleared(BaseModel):
+    cleared: int
+
+
+class JobEventView(BaseModel):
+    """One event of a job's stream: ``id`` is the Redis stream id (monotonic per job)."""
+
+    id: str
+    type: str
+    status: str
+    progress: int
+    data: dict[str, Any]

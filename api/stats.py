@@ -1,0 +1,68 @@
+"""``GET /stats``: queue depths, jobs by status, prompt cache hit rate, workers, breaker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+from flask_jwt_extended import jwt_required
+
+from scene_weaver import keys
+from scene_weaver.clock import utc_now_iso
+from scene_weaver.models import JobStatus
+from workers.dispatch import live_workers, queue_depths
+
+from .caching import STATS_TTL, cached_json
+from .health import semantest_health
+from .openapi_meta import documented
+from .responses import StatsResponse
+from .services import services
+
+__all__ = ["bp", "STATS_CACHE", "STATUS_SAMPLE"]
+
+bp = Blueprint("stats", __name__)
+
+STATS_CACHE = "stats"
+STATUS_SAMPLE = 10_000  # the newest jobs counted by status; the answer is cached anyway
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _jobs_by_status() -> tuple[dict[str, int], int]:
+    client = services().redis
+    ids = client.zrevrange(keys.all_jobs(), 0, STATUS_SAMPLE - 1)
+    counts = {status.value: 0 for status in JobStatus}
+    pipe = client.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hget(keys.job(_text(job_id)), "status")
+    for status in pipe.execute() if ids else []:
+        if status is not None and _text(status) in counts:
+            counts[_text(status)] += 1
+    return counts, len(ids)
+
+
+def _stats() -> dict[str, Any]:
+    svc = services()
+    counters = {_text(k): int(v) for k, v in svc.redis.hgetall(keys.counters()).items()}
+    hits, misses = counters.get("prompt_cache_hits", 0), counters.get("prompt_cache_misses", 0)
+    jobs, counted = _jobs_by_status()
+    return {
+        "queues": queue_depths(svc.redis),
+        "jobs": jobs,
+        "jobs_counted": counted,
+        "prompt_cache": {"hits": hits, "misses": misses,
+                         "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None},
+        "workers": live_workers(svc.celery, timeout=0.5),
+        "breaker": semantest_health(svc.redis, svc.settings)["breaker"],
+        "generated_at": utc_now_iso(),
+    }
+
+
+@bp.get("/stats")
+@documented(summary="Queues, jobs by status, prompt cache hit rate, workers and breaker (cached 30 s)",
+            tag="operations", responses={200: StatsResponse})
+@jwt_required()
+def stats() -> Response:
+    return cached_json(STATS_CACHE, STATS_TTL, _stats)

@@ -1,0 +1,185 @@
+"""``/ws``: live job events over a WebSocket (flask-sock, one thread per socket).
+
+Protocol (JSON text messages):
+
+- authenticate with ``?token=`` or a first message ``{"type": "auth", "token": ...}``;
+  otherwise the socket is closed with 1008 (policy violation);
+- ``{"type": "subscribe", "job_id": ..., "after": <event id>?}`` replays the job's events
+  after ``after`` and then sends each new one as ``{"type": "event", "job_id", "event"}``;
+- ``{"type": "unsubscribe", "job_id": ...}``, ``{"type": "ping"}`` → ``pong``;
+- ``{"type": "process", "scene": {...}, "idempotency_key"?: ...}`` submits a scene exactly
+  as ``POST /process`` does (same validation, limit and idempotency) and subscribes to it.
+
+The server sends ``{"type": "ping"}`` every ``STREAM_KEEPALIVE`` seconds (and protocol pings).
+New events are read with XREAD BLOCK over every subscribed stream in this socket's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+from flask import Blueprint, current_app, request
+from flask_sock import Sock
+from pydantic import ValidationError
+
+from scene_weaver.errors import AuthError, InvalidInput, NotFound, SceneWeaverError
+from scene_weaver.jobs import JobEvent
+from scene_weaver.users import User
+
+from . import limits
+from .auth import user_from_token
+from .errors import validation_details
+from .jobs import accepted_view, submit
+from .services import Services, services
+from .streams import check_event_id, is_terminal, read_many
+
+__all__ = ["bp", "POLICY_VIOLATION", "AUTH_TIMEOUT"]
+
+bp = Blueprint("ws", __name__)
+sock = Sock()
+
+POLICY_VIOLATION = 1008
+AUTH_TIMEOUT = 10.0
+MAX_SUBSCRIPTIONS = 100
+_POLL_MS = 250
+
+
+class _Session:
+    def __init__(self, ws: Any, svc: Services, user: User) -> None:
+        self.ws, self.svc, self.user = ws, svc, user
+        self.positions: dict[str, str] = {}
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.ws.send(json.dumps(message, separators=(",", ":")))
+
+    def error(self, code: str, message: str, details: Any = None, request_type: str | None = None) -> None:
+        self.send({"type": "error", "code": code, "message": message, "details": details,
+                   "request": request_type})
+
+    def run(self) -> None:
+        self.send({"type": "welcome", "user": self.user.username, "role": self.user.role})
+        keepalive = self.svc.settings.stream_keepalive
+        last_ping = time.monotonic()
+        while self.ws.connected:
+            message = self.ws.receive(timeout=0 if self.positions else _POLL_MS / 1000)
+            while message is not None:
+                self.handle(message)
+                message = self.ws.receive(timeout=0)
+            for job_id, event in read_many(self.svc.redis, dict(self.positions), _POLL_MS):
+                self.deliver(job_id, event)
+            if time.monotonic() - last_ping >= keepalive:
+                last_ping = time.monotonic()
+                self.send({"type": "ping", "ts": time.time()})
+
+    def deliver(self, job_id: str, event: JobEvent) -> None:
+        if job_id not in self.positions:
+            return
+        self.send({"type": "event", "job_id": job_id, "event": event.to_dict()})
+        self.positions[job_id] = event.id
+        if is_terminal(event):
+            del self.positions[job_id]
+
+    def handle(self, raw: str | bytes) -> None:
+        kind = None
+        try:
+            message = json.loads(raw)
+            if not isinstance(message, dict):
+                raise InvalidInput("messages are JSON objects with a type", code="invalid_message")
+            kind = message.get("type")
+            handler = _HANDLERS.get(str(kind))
+            if handler is None:
+                raise InvalidInput(f"unknown message type {kind!r}", code="unknown_message",
+                                   details={"allowed": sorted(_HANDLERS)})
+            handler(self, message)
+        except json.JSONDecodeError:
+            self.error("invalid_json", "the message is not valid JSON")
+        except ValidationError as exc:
+            details = validation_details(exc)
+            self.error("validation_error", f"invalid value for {details['field']}", details, kind)
+        except SceneWeaverError as exc:
+            self.error(exc.code, exc.message, exc.details, kind)
+
+    def visible(self, job_id: Any) -> str:
+        job = self.svc.jobs.get(job_id) if isinstance(job_id, str) and 0 < len(job_id) <= 64 else None
+        if job is None or (job.owner != self.user.username and not self.user.is_admin):
+            raise NotFound(f"job {job_id} not found", code="job_not_found", details={"job_id": job_id})
+        return job.job_id
+
+    def subscribe(self, message: dict[str, Any]) -> None:
+        ids = message.get("job_ids") or [message.get("job_id")]
+        if not isinstance(ids, list):
+            raise InvalidInput("job_ids must be a list", details={"field": "job_ids"})
+        after = check_event_id(message.get("after") if isinstance(message.get("after"), str) else None, "after")
+        for job_id in ids:
+            job_id = self.visible(job_id)
+            if job_id not in self.positions and len(self.positions) >= MAX_SUBSCRIPTIONS:
+                raise InvalidInput(f"at most {MAX_SUBSCRIPTIONS} subscriptions per socket",
+                                   code="too_many_subscriptions")
+            self.positions[job_id] = after
+            self.send({"type": "subscribed", "job_id": job_id, "after": after})
+            for event in self.svc.jobs.events(job_id, after=after):
+                self.deliver(job_id, event)
+
+    def unsubscribe(self, message: dict[str, Any]) -> None:
+        self.positions.pop(str(message.get("job_id")), None)
+        self.send({"type": "unsubscribed", "job_id": message.get("job_id")})
+
+    def process(self, message: dict[str, Any]) -> None:
+        scene = message.get("scene")
+        if not isinstance(scene, dict):
+            raise InvalidInput("process needs a scene object", details={"field": "scene"})
+        key = message.get("idempotency_key")
+        if not limits.hit(current_app, "process", f"user:{self.user.username}"):
+            raise SceneWeaverError("rate limit exceeded for process", code="rate_limited")
+        job, created = submit(self.user.username, scene, str(key) if key is not None else None)
+        self.send({"type": "accepted", "created": created, "job": accepted_view(job)})
+        self.subscribe({"job_id": job.job_id, "after": "0"})
+
+    def ping(self, _message: dict[str, Any]) -> None:
+        self.send({"type": "pong", "ts": time.time()})
+
+
+_HANDLERS = {
+    "subscribe": _Session.subscribe,
+    "unsubscribe": _Session.unsubscribe,
+    "process": _Session.process,
+    "ping": _Session.ping,
+}
+
+
+def _authenticate(ws: Any) -> User | None:
+    token = request.args.get("token")
+    try:
+        if token is None:
+            first = ws.receive(timeout=AUTH_TIMEOUT)
+            if first is None:
+                raise AuthError("send {\"type\": \"auth\", \"token\": ...} first", code="auth_timeout")
+            try:
+                message = json.loads(first)
+            except json.JSONDecodeError:
+                message = None
+            if not isinstance(message, dict) or message.get("type") != "auth" or not message.get("token"):
+                raise AuthError("the first message must be {\"type\": \"auth\", \"token\": ...}",
+                                code="missing_token")
+            token = str(message["token"])
+        return user_from_token(token)
+    except AuthError as exc:
+        ws.send(json.dumps({"type": "error", "code": exc.code, "message": exc.message}))
+        ws.close(reason=POLICY_VIOLATION, message=exc.code)
+        return None
+
+
+@sock.route("/ws", bp=bp)
+def websocket(ws: Any) -> None:
+    svc = services()
+    try:
+        user = _authenticate(ws)
+        if user is not None:
+            _Session(ws, svc, user).run()
+    except redis.RedisError:
+        ws.send(json.dumps({"type": "error", "code": "redis_unavailable",
+                            "message": "the job store is unavailable; reconnect shortly"}))
+        ws.close(reason=1011, message="redis_unavailable")

@@ -1,0 +1,218 @@
+"""Webhooks: which URLs may receive them, how a delivery is signed and sent.
+
+A delivery is a JSON body POSTed to the job's ``webhook_url`` with
+``X-SceneWeaver-Timestamp: <unix seconds>`` and
+``X-SceneWeaver-Signature: sha256=<hex HMAC-SHA256 over "<timestamp>.<body>">``.
+Receivers recompute the HMAC with the shared secret and reject stale timestamps.
+
+URLs are checked twice: by literal host when a job is submitted (no DNS lookups in
+the web process), and by every resolved address just before sending, so a name
+that later resolves to a denied address still gets nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+
+from . import keys
+from .errors import InvalidInput, SceneWeaverError
+from .settings import Settings
+
+__all__ = [
+    "WEBHOOK_EVENTS",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "DeliveryFailed",
+    "Delivery",
+    "default_deny_list",
+    "check_url",
+    "check_resolved",
+    "signing_secret",
+    "sign",
+    "verify",
+    "delivery_for",
+    "send",
+]
+
+WEBHOOK_EVENTS = ("started", "progress", "completed")
+SIGNATURE_HEADER = "X-SceneWeaver-Signature"
+TIMESTAMP_HEADER = "X-SceneWeaver-Timestamp"
+
+_PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10",
+            "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "fc00::/7", "fe80::/10", "::/128", "ff00::/8")
+_LOOPBACK = ("127.0.0.0/8", "::1/128", "localhost")
+
+
+class DeliveryFailed(SceneWeaverError):
+    """The receiver did not answer 2xx; the task retries with backoff."""
+
+    code = "webhook_delivery_failed"
+    http_status = 502
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect could point at a denied host: a 3xx is a failed delivery instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    url: str
+    body: str
+
+
+def default_deny_list(settings: Settings) -> tuple[str, ...]:
+    """Private ranges always; loopback only in production (development tests receive on it)."""
+    return _PRIVATE + _LOOPBACK if settings.production else _PRIVATE
+
+
+def _deny_list(settings: Settings) -> tuple[str, ...]:
+    return settings.webhook_deny if settings.webhook_deny is not None else default_deny_list(settings)
+
+
+def _denied_address(address: str, deny: Iterable[str]) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    for entry in deny:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue  # a host name entry
+    return False
+
+
+def _denied_name(host: str, deny: Iterable[str]) -> bool:
+    host = host.lower().rstrip(".")
+    for entry in deny:
+        entry = entry.lower().lstrip("*.")
+        if "/" in entry or not entry:
+            continue
+        if host == entry or host.endswith("." + entry):
+            return True
+    return False
+
+
+def _refuse(url: str, reason: str) -> InvalidInput:
+    return InvalidInput(f"webhook_url refused: {reason}", code="webhook_url_refused",
+                        details={"field": "webhook_url", "url": url[:200]})
+
+
+def check_url(url: str, settings: Settings) -> str:
+    """The URL if it may receive webhooks; ``InvalidInput`` (422) naming why not."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise _refuse(url, "not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise _refuse(url, "only http and https URLs are allowed")
+    host = parts.hostname
+    if not host:
+        raise _refuse(url, "the URL has no host")
+    if parts.username or parts.password:
+        raise _refuse(url, "credentials in the URL are not allowed")
+    if port == 0:
+        raise _refuse(url, "port 0 is not allowed")
+    deny = _deny_list(settings)
+    try:
+        denied = _denied_address(host, deny)
+    except ValueError:
+        denied = _denied_name(host, deny)
+    if denied:
+        raise _refuse(url, f"host {host} is in the deny list")
+    return url
+
+
+def check_resolved(url: str, settings: Settings) -> None:
+    """Refuse a URL whose host now resolves to a denied address (DNS rebinding)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    deny = _deny_list(settings)
+    try:
+        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
+                                   proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise DeliveryFailed(f"cannot resolve {host}: {exc}") from exc
+    for info in infos:
+        if _denied_address(str(info[4][0]), deny):
+            raise _refuse(url, f"host {host} resolves to a denied address")
+
+
+def signing_secret(settings: Settings) -> bytes:
+    """``WEBHOOK_SECRET``, else a key derived from the JWT secret (same on API and workers)."""
+    if settings.webhook_secret:
+        return settings.webhook_secret.encode()
+    base = settings.with_jwt_secret().jwt_secret_key.encode()
+    return hmac.new(base, b"scene-weaver webhooks", hashlib.sha256).hexdigest().encode()
+
+
+def sign(secret: bytes, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify(secret: bytes, timestamp: str, body: bytes, signature: str, *, tolerance: float = 300.0) -> bool:
+    try:
+        stamp = int(timestamp)
+    except ValueError:
+        return False
+    if abs(time.time() - stamp) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, stamp, body), signature)
+
+
+def delivery_for(client: redis.Redis, settings: Settings, job_id: str, options: dict[str, Any],
+                 event: str, data: dict[str, Any]) -> Delivery | None:
+    """The delivery a job event produces, or None (no webhook, event not wanted, progress throttled)."""
+    url = options.get("webhook_url")
+    wanted = options.get("webhook_events") or list(WEBHOOK_EVENTS)
+    if not url or event not in wanted:
+        return None
+    if event == "progress":
+        interval_ms = int(settings.webhook_progress_interval * 1000)
+        if interval_ms > 0 and not client.set(keys.webhook_throttle(job_id), "1", nx=True, px=interval_ms):
+            return None
+    body = json.dumps({"event": event, "job_id": job_id, "sent_at": int(time.time()), **data},
+                      separators=(",", ":"), sort_keys=True)
+    return Delivery(url=str(url), body=body)
+
+
+def send(delivery: Delivery, settings: Settings) -> int:
+    """POST one delivery, signed now; raises ``DeliveryFailed`` unless the receiver answers 2xx."""
+    check_url(delivery.url, settings)
+    check_resolved(delivery.url, settings)
+    body = delivery.body.encode()
+    timestamp = int(time.time())
+    request = urllib.request.Request(delivery.url, data=body, method="POST", headers={
+        "Content-Type": "application/json",
+        "User-Agent": "scene-weaver-webhooks/1",
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(signing_secret(settings), timestamp, body),
+    })
+    try:
+        with _OPENER.open(request, timeout=settings.webhook_timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        raise DeliveryFailed(f"the receiver answered {exc.code}", details={"status": exc.code}) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise DeliveryFailed(f"could not reach the receiver: {exc}") from None
