@@ -7,8 +7,7 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, jsonify
 
-from scene_weaver import keys
-from scene_weaver.settings import Settings
+from scene_weaver.semantest.status import semantest_status
 from workers.dispatch import live_workers
 
 from .openapi_meta import documented
@@ -18,18 +17,6 @@ from .services import services
 __all__ = ["bp"]
 
 bp = Blueprint("health", __name__)
-
-
-def semantest_health(client: redis.Redis, settings: Settings) -> dict[str, Any]:
-    sessions = client.hgetall(keys.semantest_sessions())
-    breaker = client.hgetall(keys.breaker())
-    state = breaker.get(b"state") or breaker.get("state") or b"closed"  # type: ignore[call-overload]
-    return {
-        "dialect": settings.semantest_dialect,
-        "url": settings.semantest_url,
-        "worker_processes": len(sessions),
-        "breaker": {"state": state.decode() if isinstance(state, bytes) else state},
-    }
 
 
 @bp.get("/health")
@@ -53,8 +40,9 @@ def health() -> tuple[Response, int]:
         report["workers"] = live_workers(svc.celery, timeout=0.5)
         if report["workers"] == 0:
             failing.append("workers")
-        report["semantest"] = semantest_health(svc.redis, svc.settings)
-        if report["semantest"].get("breaker", {}).get("state") == "open":
+        report["semantest"] = semantest_status(svc.redis, svc.settings)
+        # Half-open is still unproven: only a successful probe closes the breaker.
+        if report["semantest"]["breaker"]["state"] != "closed":
             failing.append("semantest")
     if failing:
         report["status"] = "unavailable"

@@ -10,10 +10,10 @@ from flask_jwt_extended import jwt_required
 from scene_weaver import keys
 from scene_weaver.clock import utc_now_iso
 from scene_weaver.models import JobStatus
+from scene_weaver.semantest.status import semantest_status
 from workers.dispatch import live_workers, queue_depths
 
 from .caching import STATS_TTL, cached_json
-from .health import semantest_health
 from .openapi_meta import documented
 from .responses import StatsResponse
 from .services import services
@@ -55,7 +55,7 @@ def _stats() -> dict[str, Any]:
         "prompt_cache": {"hits": hits, "misses": misses,
                          "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None},
         "workers": live_workers(svc.celery, timeout=0.5),
-        "breaker": semantest_health(svc.redis, svc.settings)["breaker"],
+        "breaker": semantest_status(svc.redis, svc.settings)["breaker"],
         "generated_at": utc_now_iso(),
     }
 

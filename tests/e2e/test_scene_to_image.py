@@ -132,3 +132,7 @@ def test_health_names_workers_and_redis(stack: Stack) -> None:
     assert body["status"] == "ok"
     assert body["redis"] == "ok"
     assert body["workers"] == 1
+    semantest = body["semantest"]
+    assert semantest["breaker"]["state"] == "closed"
+    # Earlier tests in this module ran jobs, so the worker's pool has connected and published.
+    assert semantest["worker_processes"] == 1 and semantest["sessions_connected"] >= 1

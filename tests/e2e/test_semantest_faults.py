@@ -142,6 +142,10 @@ def test_renderer_down_for_good_opens_the_breaker_and_bounds_connections(make_st
     assert 3 <= attempts <= bound
     breaker = client.hgetall(keys.breaker())
     assert breaker["state"] in ("open", "half_open")
+    health = requests.get(f"{stack.base}/health", timeout=10)
+    assert health.status_code == 503
+    assert "semantest" in health.json()["failing"]
+    assert health.json()["semantest"]["breaker"]["state"] in ("open", "half_open")
 
 
 def test_service_back_within_the_budget_all_succeed(make_stack) -> None:
