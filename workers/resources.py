@@ -18,16 +18,17 @@ from scene_weaver.prompt_cache import PromptCache
 from scene_weaver.semantest import SessionPool
 from scene_weaver.settings import Settings
 
-__all__ = ["context", "close"]
+__all__ = ["context", "close", "settings"]
 
 _lock = threading.Lock()
 _context: JobContext | None = None
 _pool: SessionPool | None = None
 
 
-def _settings() -> Settings:
-    settings = getattr(current_app.conf, "scene_weaver_settings", None)
-    return settings if isinstance(settings, Settings) else Settings.from_env()
+def settings() -> Settings:
+    """The settings the Celery app was built with (read from the environment as a fallback)."""
+    configured = getattr(current_app.conf, "scene_weaver_settings", None)
+    return configured if isinstance(configured, Settings) else Settings.from_env()
 
 
 def context() -> JobContext:
@@ -36,13 +37,13 @@ def context() -> JobContext:
         return _context
     with _lock:
         if _context is None:
-            settings = _settings()
-            client = redis.Redis.from_url(settings.require_redis_url(), health_check_interval=30)
-            _pool = SessionPool.from_settings(settings, client)
+            current = settings()
+            client = redis.Redis.from_url(current.require_redis_url(), health_check_interval=30)
+            _pool = SessionPool.from_settings(current, client)
             _context = JobContext(
-                settings=settings,
+                settings=current,
                 store=JobStore(client),
-                images=ImageStore(settings.image_store_dir),
+                images=ImageStore(current.image_store_dir),
                 prompts=PromptCache(client),
                 service=_pool,
                 runner_id=f"{socket.gethostname()}:{os.getpid()}",

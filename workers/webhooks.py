@@ -12,8 +12,8 @@ from scene_weaver import webhooks
 from scene_weaver.errors import InvalidInput
 from scene_weaver.jobs import Job
 from scene_weaver.pipeline import JobContext
-from scene_weaver.settings import Settings
 
+from . import resources
 from .dispatch import enqueue_webhook
 from .queues import DELIVER_WEBHOOK
 
@@ -22,16 +22,11 @@ __all__ = ["deliver_webhook", "notifier"]
 log = logging.getLogger(__name__)
 
 
-def _settings() -> Settings:
-    settings = getattr(current_app.conf, "scene_weaver_settings", None)
-    return settings if isinstance(settings, Settings) else Settings.from_env()
-
-
 @shared_task(name=DELIVER_WEBHOOK, autoretry_for=(webhooks.DeliveryFailed,), retry_backoff=2,
              retry_backoff_max=300, retry_jitter=True, max_retries=8, acks_late=True)
 def deliver_webhook(url: str, body: str) -> str:
     try:
-        status = webhooks.send(webhooks.Delivery(url=url, body=body), _settings())
+        status = webhooks.send(webhooks.Delivery(url=url, body=body), resources.settings())
     except InvalidInput as exc:
         # The URL became refused (deny list, DNS now private): retrying cannot help.
         log.warning("webhook to %s refused: %s", url, exc.message)
