@@ -12,6 +12,7 @@ from scene_weaver.images import ImageStore
 from scene_weaver.jobs import Job
 from scene_weaver.models import JobStatus
 from scene_weaver.runtime_config import effective_config
+from scene_weaver.users import User
 from scene_weaver.weaving import weave_scene
 from scene_weaver.webhooks import check_url
 from workers.dispatch import enqueue_job
@@ -27,7 +28,7 @@ from .responses import DryRunResponse, JobAccepted, JobPage, JobView
 from .schemas import JobListQuery, ProcessQuery, ProcessRequest
 from .services import services
 
-__all__ = ["bp", "job_view", "visible_job", "submit"]
+__all__ = ["bp", "job_view", "job_visible_to", "visible_job", "submit"]
 
 bp = Blueprint("jobs", __name__)
 
@@ -83,13 +84,18 @@ def accepted_view(job: Job) -> dict[str, Any]:
             "created_at": job.created_at, "links": job_links(job.job_id)}
 
 
-def visible_job(job_id: str) -> Job:
-    """The job if the caller may see it; another user's job is a 404, never a 403."""
-    user = current_user()
-    job = services().jobs.get(job_id) if len(job_id) <= 64 else None
+def job_visible_to(user: User, job_id: Any) -> Job:
+    """The job if ``user`` may see it; another user's job is a 404, never a 403."""
+    valid = isinstance(job_id, str) and 0 < len(job_id) <= 64
+    job = services().jobs.get(job_id) if valid else None
     if job is None or (job.owner != user.username and not user.is_admin):
         raise NotFound(f"job {job_id} not found", code="job_not_found")
     return job
+
+
+def visible_job(job_id: str) -> Job:
+    """The job if the current caller may see it."""
+    return job_visible_to(current_user(), job_id)
 
 
 def submit(username: str, raw: dict[str, Any], idempotency_key: str | None) -> tuple[Job, bool]:

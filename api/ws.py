@@ -25,14 +25,14 @@ from flask import Blueprint, current_app, request
 from flask_sock import Sock
 from pydantic import ValidationError
 
-from scene_weaver.errors import AuthError, InvalidInput, NotFound, SceneWeaverError
+from scene_weaver.errors import AuthError, InvalidInput, SceneWeaverError
 from scene_weaver.jobs import JobEvent
 from scene_weaver.users import User
 
 from . import limits
 from .auth import user_from_token
 from .errors import validation_details
-from .jobs import accepted_view, submit
+from .jobs import accepted_view, job_visible_to, submit
 from .services import Services, services
 from .streams import check_event_id, is_terminal, read_many
 
@@ -102,19 +102,13 @@ class _Session:
         except SceneWeaverError as exc:
             self.error(exc.code, exc.message, exc.details, kind)
 
-    def visible(self, job_id: Any) -> str:
-        job = self.svc.jobs.get(job_id) if isinstance(job_id, str) and 0 < len(job_id) <= 64 else None
-        if job is None or (job.owner != self.user.username and not self.user.is_admin):
-            raise NotFound(f"job {job_id} not found", code="job_not_found", details={"job_id": job_id})
-        return job.job_id
-
     def subscribe(self, message: dict[str, Any]) -> None:
         ids = message.get("job_ids") or [message.get("job_id")]
         if not isinstance(ids, list):
             raise InvalidInput("job_ids must be a list", details={"field": "job_ids"})
         after = check_event_id(message.get("after") if isinstance(message.get("after"), str) else None, "after")
         for job_id in ids:
-            job_id = self.visible(job_id)
+            job_id = job_visible_to(self.user, job_id).job_id
             if job_id not in self.positions and len(self.positions) >= MAX_SUBSCRIPTIONS:
                 raise InvalidInput(f"at most {MAX_SUBSCRIPTIONS} subscriptions per socket",
                                    code="too_many_subscriptions")
