@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import keys
 from .errors import InvalidInput
+from .redis_text import decode_hash
 from .settings import Settings
 from .weaving import MIN_LENGTH, STYLES, resolve_style
 
@@ -71,12 +72,8 @@ class RuntimeConfigUpdate(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def effective_config(client: redis.Redis, settings: Settings) -> RuntimeConfig:
-    stored = {_text(k): _text(v) for k, v in client.hgetall(keys.config()).items()}
+    stored = decode_hash(client.hgetall(keys.config()))
     merged = {**RuntimeConfig.defaults(settings).model_dump(), **stored}
     try:
         return RuntimeConfig.model_validate(merged)

@@ -9,6 +9,7 @@ import redis
 
 from . import keys
 from .errors import Conflict, InvalidInput, NotFound
+from .redis_text import decode
 
 __all__ = ["User", "UserStore", "ROLES", "DEMO_USER"]
 
@@ -69,7 +70,7 @@ class UserStore:
         raw = self.client.hget(keys.user(username), "role")
         if raw is None:
             return None
-        return User(username, raw.decode() if isinstance(raw, bytes) else str(raw))
+        return User(username, decode(raw))
 
     def authenticate(self, username: str, password: str) -> User | None:
         stored = self.client.hget(keys.user(username), "password") if username else None
@@ -88,7 +89,7 @@ class UserStore:
             raise NotFound(f"user {username} not found", code="user_not_found")
 
     def list(self) -> list[User]:
-        names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.client.smembers(keys.users()))
+        names = sorted(decode(n) for n in self.client.smembers(keys.users()))
         return [u for u in (self.get(n) for n in names) if u is not None]
 
 

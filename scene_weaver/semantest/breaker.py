@@ -17,6 +17,7 @@ import redis
 
 from .. import keys
 from ..errors import CircuitOpen
+from ..redis_text import decode, decode_hash
 
 __all__ = ["CircuitBreaker", "Permit"]
 
@@ -126,7 +127,7 @@ class CircuitBreaker:
         if permit.probe:
             return
         state = self.redis.hget(keys.breaker(), "state")
-        if state is not None and _text(state) != "closed":
+        if state is not None and decode(state) != "closed":
             raise CircuitOpen("Semantest circuit breaker is open", retry_after=self.cooldown)
 
     def record_failure(self, permit: Permit, client: redis.client.Pipeline | None = None) -> None:
@@ -143,7 +144,7 @@ class CircuitBreaker:
             self._release(keys=[keys.breaker_probe()], args=[permit.token])
 
     def state(self) -> dict[str, Any]:
-        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(keys.breaker()).items()}
+        raw = decode_hash(self.redis.hgetall(keys.breaker()))
         seconds, micros = self.redis.time()
         now = seconds + micros / 1_000_000
         state = raw.get("state", "closed")
@@ -162,7 +163,3 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         self.redis.delete(*self._keys)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
