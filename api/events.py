@@ -23,7 +23,7 @@ from .openapi_meta import RawContent, documented
 from .requests import parse_query
 from .schemas import EventsQuery
 from .services import services
-from .streams import BLOCK_CEILING_MS, check_event_id, is_terminal
+from .streams import BLOCK_CEILING_MS, check_event_id
 
 __all__ = ["bp", "sse_frame"]
 
@@ -60,7 +60,7 @@ def _frames(store: JobStore, job_id: str, after: str, keepalive: float, max_seco
     for event in store.events(job_id, after=last):
         yield sse_frame(event)
         last = event.id
-        if is_terminal(event):
+        if event.terminal:
             return
     block_ms = int(min(keepalive * 1000, BLOCK_CEILING_MS))
     while time.monotonic() - started < max_seconds:  # then the client reconnects with Last-Event-ID
@@ -68,7 +68,7 @@ def _frames(store: JobStore, job_id: str, after: str, keepalive: float, max_seco
         for event in events:
             yield sse_frame(event)
             last = event.id
-            if is_terminal(event):
+            if event.terminal:
                 return
         if events:
             last_write = time.monotonic()

@@ -9,6 +9,7 @@ from flask_jwt_extended import jwt_required
 
 from scene_weaver.errors import Conflict, NotFound
 from scene_weaver.images import ImageStore
+from scene_weaver.job_listing import list_jobs
 from scene_weaver.jobs import Job
 from scene_weaver.models import JobStatus
 from scene_weaver.runtime_config import effective_config
@@ -21,7 +22,6 @@ from . import idempotency
 from .auth import current_user
 from .caching import DRY_RUN_TTL, cached_json, content_key
 from .limits import rate_limited
-from .listing import list_jobs
 from .openapi_meta import RawContent, documented
 from .requests import json_body, parse_query
 from .responses import DryRunResponse, JobAccepted, JobPage, JobView
@@ -167,9 +167,10 @@ def process() -> tuple[Response, int] | Response:
 def get_jobs() -> Response:
     query = parse_query(JobListQuery)
     user = current_user()
-    jobs, total, next_cursor = list_jobs(None if user.is_admin else user.username, query)
-    return jsonify({"jobs": [job_view(job) for job in jobs], "total": total, "limit": query.limit,
-                    "next_cursor": next_cursor})
+    page = list_jobs(services().jobs, None if user.is_admin else user.username, limit=query.limit,
+                     status=query.status, cursor=query.cursor, offset=query.offset)
+    return jsonify({"jobs": [job_view(job) for job in page.jobs], "total": page.total, "limit": query.limit,
+                    "next_cursor": page.next_cursor})
 
 
 @bp.get("/jobs/<job_id>")

@@ -9,7 +9,7 @@ from flask_jwt_extended import jwt_required
 
 from scene_weaver import keys
 from scene_weaver.clock import utc_now_iso
-from scene_weaver.models import JobStatus
+from scene_weaver.redis_text import decode_hash
 from scene_weaver.semantest.status import semantest_status
 from workers.dispatch import live_workers, queue_depths
 
@@ -26,28 +26,11 @@ STATS_CACHE = "stats"
 STATUS_SAMPLE = 10_000  # the newest jobs counted by status; the answer is cached anyway
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _jobs_by_status() -> tuple[dict[str, int], int]:
-    client = services().redis
-    ids = client.zrevrange(keys.all_jobs(), 0, STATUS_SAMPLE - 1)
-    counts = {status.value: 0 for status in JobStatus}
-    pipe = client.pipeline(transaction=False)
-    for job_id in ids:
-        pipe.hget(keys.job(_text(job_id)), "status")
-    for status in pipe.execute() if ids else []:
-        if status is not None and _text(status) in counts:
-            counts[_text(status)] += 1
-    return counts, len(ids)
-
-
 def _stats() -> dict[str, Any]:
     svc = services()
-    counters = {_text(k): int(v) for k, v in svc.redis.hgetall(keys.counters()).items()}
+    counters = {name: int(value) for name, value in decode_hash(svc.redis.hgetall(keys.counters())).items()}
     hits, misses = counters.get("prompt_cache_hits", 0), counters.get("prompt_cache_misses", 0)
-    jobs, counted = _jobs_by_status()
+    jobs, counted = svc.jobs.count_by_status(STATUS_SAMPLE)
     return {
         "queues": queue_depths(svc.redis),
         "jobs": jobs,

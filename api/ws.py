@@ -34,7 +34,7 @@ from .auth import user_from_token
 from .errors import validation_details
 from .jobs import accepted_view, job_visible_to, submit
 from .services import Services, services
-from .streams import check_event_id, is_terminal, read_many
+from .streams import BLOCK_CEILING_MS, check_event_id
 
 __all__ = ["bp", "POLICY_VIOLATION", "AUTH_TIMEOUT"]
 
@@ -68,7 +68,8 @@ class _Session:
             while message is not None:
                 self.handle(message)
                 message = self.ws.receive(timeout=0)
-            for job_id, event in read_many(self.svc.redis, dict(self.positions), _POLL_MS):
+            block_ms = min(_POLL_MS, BLOCK_CEILING_MS)
+            for job_id, event in self.svc.jobs.wait_events_of(dict(self.positions), block_ms):
                 self.deliver(job_id, event)
             if time.monotonic() - last_ping >= keepalive:
                 last_ping = time.monotonic()
@@ -79,7 +80,7 @@ class _Session:
             return
         self.send({"type": "event", "job_id": job_id, "event": event.to_dict()})
         self.positions[job_id] = event.id
-        if is_terminal(event):
+        if event.terminal:
             del self.positions[job_id]
 
     def handle(self, raw: str | bytes) -> None:

@@ -1,4 +1,5 @@
-"""Job records (Redis hashes) and their event streams (Redis streams).
+"""Job records (Redis hashes), their event streams (Redis streams) and the indexes of
+job ids by owner (sorted sets scored by creation time).
 
 Every state change goes through one Lua script that refuses to touch a job in a
 terminal state and appends the event in the same step, so the record and its
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -19,11 +21,13 @@ from . import keys
 from .clock import utc_now_iso
 from .errors import NotFound
 from .models import TERMINAL_STATUSES, JobStatus, Priority, Scene
+from .redis_text import decode, decode_hash
 
 __all__ = ["Job", "JobEvent", "JobStore", "EVENT_STREAM_MAXLEN"]
 
 EVENT_STREAM_MAXLEN = 2000
 _JSON_FIELDS = ("scene", "prompt", "result", "error", "retries", "options")
+_TERMINAL_VALUES = frozenset(status.value for status in TERMINAL_STATUSES)
 
 # KEYS[1] job hash, KEYS[2] event stream
 # ARGV[1] new status ('' keeps it), ARGV[2] event type, ARGV[3] event data (json),
@@ -60,6 +64,11 @@ class JobEvent:
     status: str
     progress: int
     data: dict[str, Any]
+
+    @property
+    def terminal(self) -> bool:
+        """The job's last event: nothing follows it."""
+        return self.status in _TERMINAL_VALUES
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, "status": self.status,
@@ -110,12 +119,13 @@ class Job:
         )
 
 
-def _text(value: Any) -> str:
+def _json_field(value: Any) -> str:
+    """A hash field or script argument: strings as they are, anything else as compact JSON."""
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 class JobStore:
-    """Reads and changes job records; the only writer of ``keys.job*`` keys."""
+    """Reads and changes job records, events and indexes; the only user of their keys."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
@@ -145,8 +155,8 @@ class JobStore:
             "progress": "0",
             "created_at": now,
             "attempts": "0",
-            "scene": _text(scene.model_dump(mode="json")),
-            "options": _text(options or {}),
+            "scene": _json_field(scene.model_dump(mode="json")),
+            "options": _json_field(options or {}),
         }
         score = time.time()
         pipe = self.client.pipeline(transaction=True)
@@ -168,7 +178,7 @@ class JobStore:
         raw = self.client.hgetall(keys.job(job_id))
         if not raw:
             return None
-        return Job.from_hash({_s(k): _s(v) for k, v in raw.items()})
+        return Job.from_hash(decode_hash(raw))
 
     def require(self, job_id: str) -> Job:
         job = self.get(job_id)
@@ -190,12 +200,12 @@ class JobStore:
         args: list[str] = [
             status.value if status else "",
             event,
-            _text(data or {}),
+            _json_field(data or {}),
             str(EVENT_STREAM_MAXLEN),
             "1" if count_attempt else "0",
         ]
         for name, value in (fields or {}).items():
-            args += [name, _text(value)]
+            args += [name, _json_field(value)]
         applied, _ = self._transition(keys=[keys.job(job_id), keys.job_events(job_id)], args=args)
         if int(applied) < 0:
             raise NotFound(f"job {job_id} not found", code="job_not_found")
@@ -260,30 +270,62 @@ class JobStore:
         self._release_lock(keys=[keys.job_lock(job_id)], args=[owner])
 
     def events(self, job_id: str, after: str = "0", count: int = 500) -> list[JobEvent]:
+        """The job's events after stream id ``after`` ("0" replays them all)."""
         start = "(" + after if after not in ("0", "0-0", "") else "-"
         rows: Any = self.client.xrange(keys.job_events(job_id), min=start, max="+", count=count)
         return [_event(entry_id, fields) for entry_id, fields in rows]
 
     def wait_events(self, job_id: str, after: str, block_ms: int) -> list[JobEvent]:
-        rows: Any = self.client.xread({keys.job_events(job_id): after or "0"}, block=block_ms, count=500)
-        out: list[JobEvent] = []
-        for _, entries in rows or []:
-            out.extend(_event(entry_id, fields) for entry_id, fields in entries)
-        return out
+        """The job's next events after ``after``, blocking up to ``block_ms`` for the first."""
+        return [event for _, event in self.wait_events_of({job_id: after or "0"}, block_ms, count=500)]
 
-    def list_ids(self, owner: str | None, *, offset: int = 0, limit: int = 50) -> tuple[list[str], int]:
-        """Job ids newest first: one owner's, or every job's when owner is None."""
-        key = keys.user_jobs(owner) if owner is not None else keys.all_jobs()
-        total = int(self.client.zcard(key))
-        ids = self.client.zrevrange(key, offset, offset + limit - 1)
-        return [_s(i) for i in ids], total
+    def wait_events_of(
+        self, positions: Mapping[str, str], block_ms: int, count: int = 200
+    ) -> list[tuple[str, JobEvent]]:
+        """(job id, event) for several jobs after their positions, blocking up to ``block_ms``."""
+        if not positions:
+            return []
+        streams = {keys.job_events(job_id): after for job_id, after in positions.items()}
+        job_of = {keys.job_events(job_id): job_id for job_id in positions}
+        rows: Any = self.client.xread(cast(Any, streams), block=block_ms, count=count)
+        return [(job_of[decode(stream)], _event(entry_id, fields))
+                for stream, entries in rows or [] for entry_id, fields in entries]
+
+    def count(self, owner: str | None) -> int:
+        """How many jobs one owner has, or every job when owner is None."""
+        return int(self.client.zcard(_index(owner)))
+
+    def newest_ids(
+        self, owner: str | None, *, before: float | None = None, skip: int = 0, limit: int = 50
+    ) -> list[tuple[str, float]]:
+        """(job id, creation score) newest first: one owner's, or every job's when owner is None.
+
+        ``before`` keeps only the jobs created strictly before that score (a paging cursor).
+        """
+        newest = "+inf" if before is None else f"({before!r}"
+        rows: Any = self.client.zrevrangebyscore(_index(owner), newest, "-inf", start=skip, num=limit,
+                                                 withscores=True)
+        return [(decode(job_id), float(score)) for job_id, score in rows]
+
+    def count_by_status(self, sample: int) -> tuple[dict[str, int], int]:
+        """Jobs per status among the newest ``sample`` jobs; (counts, how many were counted)."""
+        ids = [job_id for job_id, _ in self.newest_ids(None, limit=sample)]
+        counts = {status.value: 0 for status in JobStatus}
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(keys.job(job_id), "status")
+        for raw in pipe.execute() if ids else []:
+            if raw is not None and decode(raw) in counts:
+                counts[decode(raw)] += 1
+        return counts, len(ids)
 
 
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _index(owner: str | None) -> str:
+    """The sorted set of one owner's job ids, or of every job's when owner is None."""
+    return keys.user_jobs(owner) if owner is not None else keys.all_jobs()
 
 
 def _event(entry_id: Any, fields: dict[Any, Any]) -> JobEvent:
-    f = {_s(k): _s(v) for k, v in fields.items()}
-    return JobEvent(id=_s(entry_id), type=f.get("type", ""), status=f.get("status", ""),
+    f = decode_hash(fields)
+    return JobEvent(id=decode(entry_id), type=f.get("type", ""), status=f.get("status", ""),
                     progress=int(f.get("progress") or 0), data=json.loads(f.get("data") or "{}"))

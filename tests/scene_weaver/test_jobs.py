@@ -19,8 +19,9 @@ def test_create_writes_record_and_first_event(redis_client: redis.Redis) -> None
     assert job.options == {"width": 320}
     events = store.events(job.job_id)
     assert [e.type for e in events] == ["queued"]
-    assert store.list_ids("demo") == ([job.job_id], 1)
-    assert store.list_ids("someone-else") == ([], 0)
+    assert [job_id for job_id, _ in store.newest_ids("demo")] == [job.job_id]
+    assert (store.count("demo"), store.count("someone-else"), store.count(None)) == (1, 0, 1)
+    assert store.newest_ids("someone-else") == []
 
 
 def test_life_of_a_job_appends_ordered_events(redis_client: redis.Redis) -> None:
@@ -89,3 +90,38 @@ def test_run_lock_admits_one_runner(redis_client: redis.Redis) -> None:
     assert not store.acquire_run_lock("j1", "b", 10)
     store.release_run_lock("j1", "a")
     assert store.acquire_run_lock("j1", "b", 10)
+
+
+def test_newest_ids_page_by_creation_score(redis_client: redis.Redis) -> None:
+    store = JobStore(redis_client)
+    ids = [store.create("demo", SCENE).job_id for _ in range(4)][::-1]
+    store.create("other", SCENE)
+    rows = store.newest_ids("demo")
+    assert [job_id for job_id, _ in rows] == ids
+    assert [job_id for job_id, _ in store.newest_ids("demo", skip=1, limit=2)] == ids[1:3]
+    assert [job_id for job_id, _ in store.newest_ids("demo", before=rows[1][1])] == ids[2:]
+    assert len(store.newest_ids(None)) == 5
+
+
+def test_count_by_status_reads_the_newest_jobs(redis_client: redis.Redis) -> None:
+    store = JobStore(redis_client)
+    ids = [store.create(owner, SCENE).job_id for owner in ("demo", "demo", "other")]
+    store.mark_started(ids[0])
+    store.fail(ids[0], "boom", "it broke")
+    counts, counted = store.count_by_status(10)
+    assert counted == 3 and counts["queued"] == 2 and counts["failed"] == 1 and counts["succeeded"] == 0
+    assert store.count_by_status(1)[1] == 1
+
+
+def test_waiting_on_several_streams_names_each_event_job(redis_client: redis.Redis) -> None:
+    store = JobStore(redis_client)
+    first, second = store.create("demo", SCENE).job_id, store.create("demo", SCENE).job_id
+    after = {job_id: store.events(job_id)[-1].id for job_id in (first, second)}
+    assert store.wait_events_of(after, block_ms=10) == []
+    store.mark_started(first)
+    store.cancel(second)
+    events = store.wait_events_of(after, block_ms=10)
+    assert [(job_id, event.type, event.terminal) for job_id, event in events] == [
+        (first, "started", False), (second, "canceled", True)]
+    assert store.wait_events_of({}, block_ms=10) == []
+    assert [event.type for event in store.wait_events(first, after[first], block_ms=10)] == ["started"]
