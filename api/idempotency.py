@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from scene_weaver import keys
 from scene_weaver.errors import Conflict, InvalidInput
-from scene_weaver.jobs import Job
-
-from .services import services
+from scene_weaver.jobs import Job, JobStore
 
 __all__ = ["Claim", "claim", "release", "wait_for_job", "fingerprint", "HEADER", "TTL_SECONDS"]
 
@@ -39,18 +39,18 @@ def fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def claim(username: str, key: str, body_hash: str, new_job_id: str) -> Claim:
+def claim(client: redis.Redis, username: str, key: str, body_hash: str, new_job_id: str) -> Claim:
+    """Claim ``key`` for ``new_job_id``, or find the job an earlier request claimed it for."""
     if not _KEY_RE.match(key):
         raise InvalidInput("Idempotency-Key must be 1-200 visible ASCII characters",
                            code="invalid_idempotency_key", details={"field": HEADER})
-    client = services().redis
     redis_key = keys.idempotency(username, key)
     record = json.dumps({"job_id": new_job_id, "body": body_hash})
     if client.set(redis_key, record, nx=True, ex=TTL_SECONDS):
         return Claim(redis_key, new_job_id, fresh=True)
     raw = client.get(redis_key)
     if raw is None:  # expired between the two calls: claim again
-        return claim(username, key, body_hash, new_job_id)
+        return claim(client, username, key, body_hash, new_job_id)
     stored = json.loads(raw)
     if stored["body"] != body_hash:
         raise Conflict("this Idempotency-Key was used with a different body", code="idempotency_conflict",
@@ -58,16 +58,16 @@ def claim(username: str, key: str, body_hash: str, new_job_id: str) -> Claim:
     return Claim(redis_key, str(stored["job_id"]), fresh=False)
 
 
-def release(found: Claim) -> None:
+def release(client: redis.Redis, found: Claim) -> None:
     """Give the key back when the first request failed before creating its job."""
-    services().redis.delete(found.key)
+    client.delete(found.key)
 
 
-def wait_for_job(found: Claim) -> Job:
+def wait_for_job(store: JobStore, found: Claim) -> Job:
     """The claimed job; the first request may still be writing it."""
     deadline = time.monotonic() + _WAIT_SECONDS
     while True:
-        job = services().jobs.get(found.job_id)
+        job = store.get(found.job_id)
         if job is not None:
             return job
         if time.monotonic() > deadline:

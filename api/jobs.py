@@ -1,4 +1,4 @@
-"""Submitting scenes and reading jobs: validate, write the record, enqueue."""
+"""``/process`` and ``/jobs``: submitting scenes (see ``submission``), reading, listing and canceling jobs."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from scene_weaver.models import JobStatus
 from scene_weaver.runtime_config import effective_config
 from scene_weaver.users import User
 from scene_weaver.weaving import weave_scene
-from scene_weaver.webhooks import check_url
-from workers.dispatch import enqueue_job
 
 from . import idempotency
 from .auth import current_user
@@ -27,8 +25,9 @@ from .requests import json_body, parse_query
 from .responses import DryRunResponse, JobAccepted, JobPage, JobView
 from .schemas import JobListQuery, ProcessQuery, ProcessRequest
 from .services import services
+from .submission import submit_scene, validate_scene_request
 
-__all__ = ["bp", "job_view", "job_visible_to", "visible_job", "submit"]
+__all__ = ["bp", "job_view", "accepted_view", "job_visible_to", "visible_job"]
 
 bp = Blueprint("jobs", __name__)
 
@@ -98,33 +97,8 @@ def visible_job(job_id: str) -> Job:
     return job_visible_to(current_user(), job_id)
 
 
-def submit(username: str, raw: dict[str, Any], idempotency_key: str | None) -> tuple[Job, bool]:
-    """Validate and enqueue one scene; (job, created). Shared by HTTP and the WebSocket."""
-    body = ProcessRequest.model_validate(raw)
-    body.check_drawable()
-    svc = services()
-    if body.webhook_url:
-        check_url(body.webhook_url, svc.settings)
-    job_id = svc.jobs.new_id()
-    claim = None
-    if idempotency_key is not None:
-        claim = idempotency.claim(username, idempotency_key, idempotency.fingerprint(raw), job_id)
-        if not claim.fresh:
-            return idempotency.wait_for_job(claim), False
-    try:
-        job = svc.jobs.create(username, body.scene(), priority=body.priority, options=body.job_options(),
-                              job_id=job_id)
-    except Exception:
-        if claim is not None:
-            idempotency.release(claim)
-        raise
-    enqueue_job(svc.celery, job.job_id, body.priority)
-    return job, True
-
-
 def _dry_run(raw: dict[str, Any]) -> Response:
-    body = ProcessRequest.model_validate(raw)
-    body.check_drawable()
+    body = validate_scene_request(raw)
     svc = services()
     config = effective_config(svc.redis, svc.settings)
     scene = body.scene()
@@ -151,12 +125,13 @@ def process() -> tuple[Response, int] | Response:
     raw = json_body()
     if parse_query(ProcessQuery).dry_run:
         return _dry_run(raw)
-    job, created = submit(current_user().username, raw, request.headers.get(idempotency.HEADER))
-    response = jsonify(accepted_view(job))
-    if not created:
+    submission = submit_scene(services(), current_user().username, raw,
+                              idempotency_key=request.headers.get(idempotency.HEADER))
+    response = jsonify(accepted_view(submission.job))
+    if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
         return response, 200
-    response.headers["Location"] = job_links(job.job_id)["self"]
+    response.headers["Location"] = job_links(submission.job.job_id)["self"]
     return response, 202
 
 

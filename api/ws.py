@@ -32,9 +32,10 @@ from scene_weaver.users import User
 from . import limits
 from .auth import user_from_token
 from .errors import validation_details
-from .jobs import accepted_view, job_visible_to, submit
+from .jobs import accepted_view, job_visible_to
 from .services import Services, services
 from .streams import BLOCK_CEILING_MS, check_event_id
+from .submission import submit_scene
 
 __all__ = ["bp", "POLICY_VIOLATION", "AUTH_TIMEOUT"]
 
@@ -129,9 +130,10 @@ class _Session:
         key = message.get("idempotency_key")
         if not limits.hit(current_app, "process", f"user:{self.user.username}"):
             raise SceneWeaverError("rate limit exceeded for process", code="rate_limited")
-        job, created = submit(self.user.username, scene, str(key) if key is not None else None)
-        self.send({"type": "accepted", "created": created, "job": accepted_view(job)})
-        self.subscribe({"job_id": job.job_id, "after": "0"})
+        submission = submit_scene(self.svc, self.user.username, scene,
+                                  idempotency_key=str(key) if key is not None else None)
+        self.send({"type": "accepted", "created": submission.created, "job": accepted_view(submission.job)})
+        self.subscribe({"job_id": submission.job.job_id, "after": "0"})
 
     def ping(self, _message: dict[str, Any]) -> None:
         self.send({"type": "pong", "ts": time.time()})

@@ -1,0 +1,68 @@
+"""Submitting one scene as a job: validate, honour the idempotency key, create, enqueue.
+
+``POST /process`` and the WebSocket's ``process`` message both call ``submit_scene``, so a
+scene is accepted or refused the same way whichever door it came through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scene_weaver.jobs import Job
+from scene_weaver.webhooks import check_url
+from workers.dispatch import enqueue_job
+
+from . import idempotency
+from .schemas import ProcessRequest
+from .services import Services
+
+__all__ = ["Submission", "submit_scene", "validate_scene_request"]
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    created: bool  # False when the idempotency key gave back the job an earlier request made
+
+
+def validate_scene_request(raw: dict[str, Any]) -> ProcessRequest:
+    """The request as a model, refused (``ValidationError``, ``InvalidInput``) when it cannot be drawn."""
+    body = ProcessRequest.model_validate(raw)
+    body.check_drawable()
+    return body
+
+
+def submit_scene(
+    svc: Services,
+    username: str,
+    raw: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+) -> Submission:
+    """Make one job of the scene request ``raw`` for ``username`` and enqueue it.
+
+    ``raw`` is the request body as the caller sent it (a ``ProcessRequest``). With an
+    ``idempotency_key``, the same key and body give back the first request's job
+    (``created`` False) and a different body is a ``Conflict``. Nothing is written when
+    validation fails (``ValidationError``, or ``InvalidInput`` for an undrawable scene, a
+    refused webhook URL or a malformed key). The job is enqueued at its priority.
+    """
+    body = validate_scene_request(raw)
+    if body.webhook_url:
+        check_url(body.webhook_url, svc.settings)
+    job_id = svc.jobs.new_id()
+    claim = None
+    if idempotency_key is not None:
+        claim = idempotency.claim(svc.redis, username, idempotency_key, idempotency.fingerprint(raw), job_id)
+        if not claim.fresh:
+            return Submission(idempotency.wait_for_job(svc.jobs, claim), created=False)
+    try:
+        job = svc.jobs.create(username, body.scene(), priority=body.priority, options=body.job_options(),
+                              job_id=job_id)
+    except Exception:
+        if claim is not None:
+            idempotency.release(svc.redis, claim)
+        raise
+    enqueue_job(svc.celery, job.job_id, body.priority)
+    return Submission(job, created=True)
