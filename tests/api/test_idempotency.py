@@ -8,6 +8,8 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from scene_weaver import keys
+
 from .conftest import SCENE, login
 
 
@@ -61,4 +63,4 @@ def test_concurrent_requests_with_one_key_make_one_job(app: Flask, redis_client:
         thread.join(30)
     assert sorted(code for code, _ in results) == [200] * 7 + [202]
     assert len({job_id for _, job_id in results}) == 1
-    assert redis_client.zcard("sw:jobs") == 1 and redis_client.llen("default") == 1
+    assert redis_client.zcard(keys.all_jobs()) == 1 and redis_client.llen("default") == 1

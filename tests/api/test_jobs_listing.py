@@ -5,6 +5,8 @@ from __future__ import annotations
 import redis
 from flask.testing import FlaskClient
 
+from scene_weaver import keys
+
 from .conftest import login, submit
 
 
@@ -42,7 +44,7 @@ def test_status_filter_and_cancel_of_a_queued_job(client: FlaskClient, redis_cli
     keep, cancel = submit(client, demo), submit(client, demo)
     response = client.post(f"/v1/jobs/{cancel}/cancel", headers=demo)
     assert response.status_code == 200 and response.get_json()["status"] == "canceled"
-    assert redis_client.exists(f"sw:job:{cancel}:cancel")
+    assert redis_client.exists(keys.job_cancel(cancel))
     events = client.get(f"/v1/jobs/{cancel}/events", headers=demo).get_data(as_text=True)
     assert "event: canceled" in events
     queued = client.get("/v1/jobs?status=queued", headers=demo).get_json()["jobs"]

@@ -13,6 +13,7 @@ import redis
 from flask.testing import FlaskClient
 
 from api import create_app
+from scene_weaver import keys
 from scene_weaver.errors import ConfigurationError
 from scene_weaver.settings import Settings
 
@@ -78,7 +79,7 @@ def test_garbage_missing_and_refresh_as_access(client: FlaskClient) -> None:
 
 def test_token_of_a_removed_user(client: FlaskClient, redis_client: redis.Redis) -> None:
     headers = login(client, "mallory", "mallory-password")
-    redis_client.delete("sw:user:mallory")
+    redis_client.delete(keys.user("mallory"))
     response = client.get("/v1/jobs", headers=headers)
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "unknown_user"
 
@@ -105,7 +106,7 @@ def test_production_refuses_a_missing_or_weak_secret(redis_url: str, tmp_path: P
 
 def test_production_creates_no_demo_user(redis_url: str, tmp_path: Path, redis_client: redis.Redis) -> None:
     app = create_app(_production(redis_url, tmp_path, JWT_SECRET_KEY=SECRET))
-    assert not redis_client.exists("sw:user:demo")
+    assert not redis_client.exists(keys.user("demo"))
     response = app.test_client().post("/v1/auth/login", json={"username": "demo", "password": "demo-password"})
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "invalid_credentials"
     # No CORS origin is allowed by default in production.
