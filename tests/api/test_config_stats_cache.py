@@ -5,6 +5,10 @@ from __future__ import annotations
 import redis
 from flask.testing import FlaskClient
 
+from scene_weaver import keys
+from scene_weaver.runtime_config import effective_config
+from scene_weaver.settings import Settings
+
 from .conftest import SCENE, login, submit
 
 
@@ -35,12 +39,13 @@ def test_config_validation(client: FlaskClient) -> None:
         assert response.get_json()["error"]["details"]["field"] == field
 
 
-def test_the_pipeline_reads_the_effective_config(client: FlaskClient, app, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
-    from scene_weaver.runtime_config import effective_config
-
+def test_a_config_put_changes_the_effective_config(
+    client: FlaskClient, settings: Settings, redis_client: redis.Redis
+) -> None:
+    """What ``PUT /config`` stores is what ``effective_config`` (read by each job's run) returns."""
     admin = login(client, "root", "root-password")
-    client.put("/v1/config", json={"image_width": 640, "image_steps": 12}, headers=admin)
-    config = effective_config(redis_client, app.extensions["scene_weaver"].settings)
+    assert client.put("/v1/config", json={"image_width": 640, "image_steps": 12}, headers=admin).status_code == 200
+    config = effective_config(redis_client, settings)
     assert (config.image_width, config.image_steps, config.image_height) == (640, 12, 512)
 
 
@@ -53,7 +58,7 @@ def test_dry_run_weaves_without_a_job_and_is_cached(client: FlaskClient, redis_c
     assert isinstance(body["analysis"], dict) and body["content_hash"]
     again = client.post("/v1/process?dry_run=true", json=SCENE, headers=headers)
     assert again.headers["X-Cache"] == "HIT" and again.get_json() == body
-    assert redis_client.zcard("sw:jobs") == 0 and redis_client.llen("default") == 0
+    assert redis_client.zcard(keys.all_jobs()) == 0 and redis_client.llen("default") == 0
     bad_style = client.post("/v1/process?dry_run=true", json={**SCENE, "style": "nope"}, headers=headers)
     assert bad_style.status_code == 422 and bad_style.get_json()["error"]["code"] == "invalid_style"
 
@@ -61,7 +66,7 @@ def test_dry_run_weaves_without_a_job_and_is_cached(client: FlaskClient, redis_c
 def test_stats_and_cache_clear(client: FlaskClient, redis_client: redis.Redis) -> None:
     user = login(client)
     submit(client, user, priority="high")
-    redis_client.hset("sw:counters", mapping={"prompt_cache_hits": 3, "prompt_cache_misses": 1})
+    redis_client.hset(keys.counters(), mapping={"prompt_cache_hits": 3, "prompt_cache_misses": 1})
     stats = client.get("/v1/stats", headers=user)
     assert stats.status_code == 200 and stats.headers["X-Cache"] == "MISS"
     body = stats.get_json()
