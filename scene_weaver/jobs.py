@@ -315,8 +315,9 @@ class JobStore:
         for job_id in ids:
             pipe.hget(keys.job(job_id), "status")
         for raw in pipe.execute() if ids else []:
-            if raw is not None and decode(raw) in counts:
-                counts[decode(raw)] += 1
+            status = decode(raw) if raw is not None else None
+            if status in counts:
+                counts[status] += 1
         return counts, len(ids)
 
 
