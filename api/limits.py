@@ -1,19 +1,20 @@
 """Rate limits: flask-limiter over Redis, one bucket per user (per address before login).
 
-Views are tagged with :func:`rate_limited`; :func:`init_limits` wraps the tagged views of
-an app with a limit read from its settings. Both registrations of a view (``/v1`` and
-bare) share one bucket, and so does the WebSocket ``process`` message.
+Views are tagged with :func:`rate_limited`; :func:`init_limits` decorates the tagged views
+of an app with one :meth:`Limiter.shared_limit` per kind, read from its settings. Both
+registrations of a view (``/v1`` and bare) share that kind's bucket, and so does the
+WebSocket ``process`` message (:func:`hit`). Only flask-limiter's public API is used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import limits
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RateLimitExceeded
 
 from scene_weaver import keys
 from scene_weaver.settings import Settings
@@ -24,6 +25,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 LIMIT_KINDS = ("login", "process", "batch", "parse")
 _ATTR = "__scene_weaver_rate_limit__"
+_SOCKET_LIMIT = "scene_weaver_socket_limit"
+_SOCKET_MESSAGE = "scene_weaver_socket_message"
 
 
 def client_address() -> str:
@@ -56,6 +59,39 @@ def limit_for(settings: Settings, kind: str) -> str:
     return str(getattr(settings, f"rate_limit_{kind}"))
 
 
+@dataclass(frozen=True)
+class _SocketMessage:
+    """What :func:`hit` is counting: the kind of message and its bucket (the socket's user)."""
+
+    kind: str
+    key: str
+
+
+def _socket_message() -> _SocketMessage | None:
+    message: _SocketMessage | None = g.get(_SOCKET_MESSAGE)
+    return message
+
+
+def _socket_limit(settings: Settings) -> Callable[[], str]:
+    def value() -> str:
+        # flask-limiter also reads this limit as each later request to the socket's route starts;
+        # no message is being counted then, and "" means no limit.
+        message = _socket_message()
+        return limit_for(settings, message.kind) if message else ""
+
+    return value
+
+
+def _counted() -> _SocketMessage:
+    message = _socket_message()
+    assert message is not None, "read only while hit() counts a message"
+    return message
+
+
+def _count_socket_message() -> None:
+    """Counted by the shared limit that decorates it in :func:`init_limits`; does nothing itself."""
+
+
 def init_limits(app: Flask, settings: Settings) -> Limiter:
     limiter = Limiter(
         key_func=user_or_address,
@@ -67,6 +103,7 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
         headers_enabled=True,
         default_limits=[],
     )
+    # A shared limit's bucket is (key, scope): every view of a kind and the socket share one.
     wrapped: dict[int, Callable[..., Any]] = {}
     for endpoint, view in list(app.view_functions.items()):
         tag = getattr(view, _ATTR, None)
@@ -74,19 +111,29 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
             continue
         kind, per_address = tag
         if id(view) not in wrapped:
-            value = limit_for(settings, kind)
-            wrapped[id(view)] = limiter.shared_limit(
-                lambda value=value: value, scope=kind,
-                key_func=client_address if per_address else user_or_address,
-            )(view)
+            shared = limiter.shared_limit(limit_for(settings, kind), scope=kind,
+                                          key_func=client_address if per_address else user_or_address)
+            wrapped[id(view)] = shared(view)
         app.view_functions[endpoint] = wrapped[id(view)]
-    app.extensions["scene_weaver_limiter"] = limiter
+    # A socket authenticates once for its whole life, so its user, not the request's token, is the key.
+    app.extensions[_SOCKET_LIMIT] = limiter.shared_limit(
+        _socket_limit(settings), scope=lambda _endpoint: _counted().kind,
+        key_func=lambda: _counted().key)(_count_socket_message)
     return limiter
 
 
 def hit(app: Flask, kind: str, key: str) -> bool:
-    """Count one request against ``kind`` outside a view (the WebSocket); False when over."""
-    limiter: Limiter = app.extensions["scene_weaver_limiter"]
-    settings: Settings = app.extensions["scene_weaver"].settings
-    item = limits.parse(limit_for(settings, kind))
-    return bool(limiter.limiter.hit(item, keys.rate_limit_prefix(), key, kind))
+    """Count one WebSocket message against ``kind`` in ``key``'s bucket; False when it is full.
+
+    Runs inside the socket's request (flask-limiter counts calls of a limited function there).
+    """
+    if kind not in LIMIT_KINDS:
+        raise ValueError(f"unknown rate limit kind {kind!r}")
+    setattr(g, _SOCKET_MESSAGE, _SocketMessage(kind, key))
+    try:
+        app.extensions[_SOCKET_LIMIT]()
+    except RateLimitExceeded:
+        return False
+    finally:
+        g.pop(_SOCKET_MESSAGE)
+    return True

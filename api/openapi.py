@@ -58,11 +58,15 @@ class _Components:
     def __init__(self) -> None:
         self.schemas: dict[str, Any] = {}
 
-    def ref(self, model: type[BaseModel], mode: str) -> dict[str, Any]:
+    def schema(self, model: type[BaseModel], mode: str = "validation") -> dict[str, Any]:
+        """The model's JSON schema, its nested models moved to the components."""
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)  # type: ignore[arg-type]
         for name, sub in schema.pop("$defs", {}).items():
             self.schemas.setdefault(name, sub)
-        self.schemas.setdefault(model.__name__, schema)
+        return schema
+
+    def ref(self, model: type[BaseModel], mode: str) -> dict[str, Any]:
+        self.schemas.setdefault(model.__name__, self.schema(model, mode))
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
@@ -72,9 +76,7 @@ def _path(rule: str) -> tuple[str, list[str]]:
 
 
 def _query_parameters(model: type[BaseModel], components: _Components) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, sub in schema.pop("$defs", {}).items():
-        components.schemas.setdefault(name, sub)
+    schema = components.schema(model)
     required = set(schema.get("required", []))
     params = []
     for name, prop in schema.get("properties", {}).items():

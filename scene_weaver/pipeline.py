@@ -6,6 +6,7 @@ back to it as exceptions so Celery does the re-queueing.
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import Callable
@@ -69,7 +70,9 @@ def _completed(ctx: JobContext, job: Job, notify: Notify | None) -> None:
                                              "error": final.error})
 
 
-class Outcome:
+class Outcome(enum.StrEnum):
+    """How one run of a job ended, as the task reports it (job statuses are :class:`JobStatus`)."""
+
     SKIPPED = "skipped"
     BUSY = "busy"
     SUCCEEDED = "succeeded"
@@ -77,7 +80,7 @@ class Outcome:
     FAILED = "failed"
 
 
-def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> str:
+def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> Outcome:
     """Run one job to an outcome; retryable Semantest errors propagate to the caller."""
     job = ctx.store.get(job_id)
     if job is None:
@@ -96,7 +99,7 @@ def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> str:
     return outcome
 
 
-def _run_locked(ctx: JobContext, job: Job, emit: Callable[[str, dict[str, Any]], None]) -> str:
+def _run_locked(ctx: JobContext, job: Job, emit: Callable[[str, dict[str, Any]], None]) -> Outcome:
     store, job_id = ctx.store, job.job_id
     if store.cancel_requested(job_id):
         store.cancel(job_id)
@@ -155,7 +158,6 @@ def _run_locked(ctx: JobContext, job: Job, emit: Callable[[str, dict[str, Any]],
         "metadata": image.metadata,
     })
     return Outcome.SUCCEEDED
-
 
 
 def _throttled(check: Callable[[], bool], interval: float = CANCEL_CHECK_INTERVAL) -> Callable[[], bool]:

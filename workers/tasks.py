@@ -21,7 +21,7 @@ BUSY_RECHECK_SECONDS = 10
 
 
 @shared_task(bind=True, name=PROCESS_SCENE, max_retries=None, acks_late=True)
-def process_scene(self: Task, job_id: str) -> str:
+def process_scene(self: Task, job_id: str) -> Outcome:
     ctx = resources.context()
     try:
         outcome = run_job(ctx, job_id, notify=notifier(ctx))
@@ -29,7 +29,7 @@ def process_scene(self: Task, job_id: str) -> str:
         retries = self.request.retries
         if retries >= ctx.settings.job_max_retries:
             give_up(ctx, job_id, exc, retries + 1, notify=notifier(ctx))
-            return "failed"
+            return Outcome.FAILED
         delay = get_exponential_backoff_interval(
             factor=1, retries=retries, maximum=int(ctx.settings.job_retry_backoff_max), full_jitter=True
         )

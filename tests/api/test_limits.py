@@ -1,12 +1,20 @@
-"""Rate limits per user (per address for login), shared by /v1 and bare paths, as 429s in our model."""
+"""Rate limits per user (per address for login), shared by /v1 and bare paths and the WebSocket,
+as 429s in our model."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+import websocket
+from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from api import create_app
 from scene_weaver.settings import Settings
@@ -16,12 +24,30 @@ from .conftest import SECRET, login
 
 
 @pytest.fixture
-def limited(redis_url: str, tmp_path: Path, redis_client: redis.Redis) -> FlaskClient:
+def limited_app(redis_url: str, tmp_path: Path, redis_client: redis.Redis) -> Flask:
     settings = Settings.from_env({"REDIS_URL": redis_url, "SCENE_WEAVER_HOME": str(tmp_path),
                                   "JWT_SECRET_KEY": SECRET, "RATE_LIMIT_PARSE": "3/minute",
                                   "RATE_LIMIT_LOGIN": "4/minute", "RATE_LIMIT_PROCESS": "2/minute"})
     UserStore(redis_client, rounds=4).add("mallory", "mallory-password")
-    return create_app(settings).test_client()
+    return create_app(settings)
+
+
+@pytest.fixture
+def limited(limited_app: Flask) -> FlaskClient:
+    return limited_app.test_client()
+
+
+@pytest.fixture
+def served(limited_app: Flask) -> Iterator[str]:
+    """The same app behind a real HTTP server, for WebSockets: its ws:// base URL."""
+    server = make_server("127.0.0.1", 0, limited_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
 
 
 def test_parse_limit_per_user_with_headers(limited: FlaskClient) -> None:
@@ -53,3 +79,43 @@ def test_process_limit_counts_dry_runs_too(limited: FlaskClient) -> None:
              limited.post("/v1/process", json=scene, headers=demo).status_code,
              limited.post("/v1/process", json=scene, headers=demo).status_code]
     assert codes == [200, 202, 429]
+
+
+def _socket(base: str, token: str) -> websocket.WebSocket:
+    """A socket that authenticates by message (no token in the URL for the limiter to find)."""
+    ws = websocket.create_connection(f"{base}/v1/ws", timeout=10)
+    ws.send(json.dumps({"type": "auth", "token": token}))
+    assert _answer(ws)["type"] == "welcome"
+    return ws
+
+
+def _answer(ws: websocket.WebSocket) -> dict[str, Any]:
+    """The next answer to a request, past the events and notices of subscribed jobs."""
+    while True:
+        message: dict[str, Any] = json.loads(ws.recv())
+        if message["type"] not in ("subscribed", "event", "ping"):
+            return message
+
+
+def test_websocket_process_shares_the_users_process_bucket(limited: FlaskClient, served: str) -> None:
+    demo = login(limited)
+    scene = {"speaker": "Evan", "dialogue": "Hello"}
+    assert limited.post("/v1/process", json=scene, headers=demo).status_code == 202
+    ws = _socket(served, demo["Authorization"].removeprefix("Bearer "))
+    try:
+        ws.send(json.dumps({"type": "process", "scene": scene}))
+        assert _answer(ws)["type"] == "accepted"
+        ws.send(json.dumps({"type": "process", "scene": scene}))
+        refused = _answer(ws)
+        assert (refused["type"], refused["code"], refused["request"]) == ("error", "rate_limited", "process")
+    finally:
+        ws.close()
+    assert limited.post("/process", json=scene, headers=demo).status_code == 429
+    # Another user's socket has its own bucket.
+    mallory = login(limited, "mallory", "mallory-password")
+    other = _socket(served, mallory["Authorization"].removeprefix("Bearer "))
+    try:
+        other.send(json.dumps({"type": "process", "scene": scene}))
+        assert _answer(other)["type"] == "accepted"
+    finally:
+        other.close()
