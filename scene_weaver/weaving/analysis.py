@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import Scene
-from ..script.characters import CharacterBook
+from ..vocabulary import CharacterBook
 from .concepts import detect_concepts, visual_metaphor
 from .emotions import detect_emotion
 from .looks import action_sentences, costumes, infer_setting, poses, time_of_day

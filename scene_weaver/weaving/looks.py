@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..script.lexicon import SPEECH_VERB_RE, stated_setting
+from ..vocabulary import SPEECH_VERB_RE, stated_setting
 
 __all__ = ["infer_setting", "time_of_day", "costumes", "poses", "action_sentences"]
 
