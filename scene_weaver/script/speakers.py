@@ -27,7 +27,6 @@ class SpeakerIndex:
     """Maps every spelling a script (or the characters file) uses to one canonical name."""
 
     def __init__(self, raw_names: list[str], book: CharacterBook | None = None) -> None:
-        self.book = book
         self.canonical: dict[str, str] = {}
         spellings: Counter[str] = Counter(raw_names)
         keys: Counter[str] = Counter(name_key(n) for n in raw_names if n.strip())
