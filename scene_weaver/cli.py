@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 
-from .errors import SceneWeaverError
+from .errors import InvalidInput, SceneWeaverError
+from .script import FORMATS, parse_script
+from .script.cli import EXIT_OK, characters_file, print_invalid, read_script_file
+from .script.cli import register as register_script
 from .settings import Settings
 from .users import UserStore
+from .weaving import weave_script
 
 __all__ = ["main", "build_parser"]
 
@@ -47,9 +53,39 @@ def _users_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weave(args: argparse.Namespace) -> int:
+    try:
+        characters = characters_file(args.characters)
+        result = parse_script(read_script_file(args.file), format=args.format, characters=characters)
+        prompts = weave_script(result, style=args.style, max_length=args.max_length, characters=characters)
+    except InvalidInput as exc:
+        return print_invalid(exc)
+    if args.json:
+        payload: list[dict[str, Any]] = [
+            {"entry_id": entry.id, **prompt.model_dump()}
+            for entry, prompt in zip(result.entries, prompts, strict=True)
+        ]
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        for entry, prompt in zip(result.entries, prompts, strict=True):
+            print(f"[{entry.id}] ({prompt.style})\n{prompt.text}\n  negative: {prompt.negative}\n")
+    return EXIT_OK
+
+
+def _add_weave(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``weave`` joins script parsing and prompt weaving, so it is registered here, above both."""
+    weave = sub.add_parser("weave", help="parse a script and print a prompt per entry")
+    weave.add_argument("file")
+    weave.add_argument("--style", default=None, help="one of the 12 styles (default: graphic novel)")
+    weave.add_argument("--format", choices=FORMATS, default="auto")
+    weave.add_argument("--characters", metavar="FILE")
+    weave.add_argument("--json", action="store_true")
+    weave.add_argument("--max-length", type=int, default=1200, dest="max_length")
+    weave.set_defaults(func=_weave)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .renderer.cli import register as register_renderer
-    from .script.cli import register as register_script
 
     parser = argparse.ArgumentParser(prog="scene-weaver", description="Turn scripts into illustrated scenes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_renderer(sub)
     register_script(sub)
+    _add_weave(sub)
 
     users = sub.add_parser("users", help="manage API users (needs REDIS_URL)")
     users_sub = users.add_subparsers(dest="users_command", required=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 
 from ..errors import ScriptError
+from ..vocabulary import Character, CharacterBook, load_characters
 from .bracketed import parse_bracketed, prescan_names
-from .characters import Character, CharacterBook, load_characters
 from .detect import FORMATS, check_format, detect_format
 from .fountain import parse_fountain
 from .model import Entry, ParseResult, ScriptWarning, Skipped

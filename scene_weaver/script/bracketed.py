@@ -12,7 +12,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from .lexicon import CAPTION_LABELS, NOT_NAMES, SPEECH_VERB_RE, stated_setting
+from ..vocabulary import CAPTION_LABELS, NOT_NAMES, SPEECH_VERB_RE, stated_setting
 from .model import Entry, ScriptWarning, Skipped
 
 __all__ = ["parse_bracketed", "ENTRY_START_RE"]

@@ -1,4 +1,8 @@
-"""``parse`` and ``weave`` subcommands: read a script file, show what was understood or woven."""
+"""The ``parse`` subcommand: read a script file and show what was understood.
+
+``weave`` (in :mod:`scene_weaver.cli`) reads its file and reports bad input the same way,
+through ``read_script_file`` and ``print_invalid``.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,26 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..errors import InvalidInput, ScriptError
-from . import FORMATS, CharacterBook, ParseResult, load_characters, parse_script
+from ..vocabulary import CharacterBook, load_characters
+from . import FORMATS, ParseResult, parse_script
 
-__all__ = ["register", "run_parse", "run_weave"]
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "characters_file",
+    "print_invalid",
+    "read_script_file",
+    "register",
+    "run_parse",
+]
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 2, 1
+EXIT_OK, EXIT_INVALID = 0, 2
 
 
-def _read(path: str) -> str:
+def read_script_file(path: str) -> str:
+    """The file's text; an unreadable file is ``InvalidInput`` (``unreadable_file``)."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -25,8 +38,9 @@ def _read(path: str) -> str:
         ) from exc
 
 
-def _characters(args: argparse.Namespace) -> CharacterBook | None:
-    return load_characters(Path(args.characters)) if args.characters else None
+def characters_file(path: str | None) -> CharacterBook | None:
+    """The book of the ``--characters`` file, or ``None`` without one."""
+    return load_characters(Path(path)) if path else None
 
 
 def _summary(result: ParseResult) -> str:
@@ -46,7 +60,8 @@ def _summary(result: ParseResult) -> str:
     return "\n".join(lines)
 
 
-def _fail(exc: InvalidInput) -> int:
+def print_invalid(exc: InvalidInput) -> int:
+    """Print the error (and each of a script's problems) on stderr; the exit code for bad input."""
     print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
     if isinstance(exc, ScriptError) and isinstance(exc.details, list):
         for warning in exc.details:
@@ -58,32 +73,14 @@ def _fail(exc: InvalidInput) -> int:
 def run_parse(args: argparse.Namespace) -> int:
     try:
         result = parse_script(
-            _read(args.file), format=args.format, strict=args.strict, characters=_characters(args)
+            read_script_file(args.file),
+            format=args.format,
+            strict=args.strict,
+            characters=characters_file(args.characters),
         )
     except InvalidInput as exc:
-        return _fail(exc)
+        return print_invalid(exc)
     print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if args.json else _summary(result))
-    return EXIT_OK
-
-
-def run_weave(args: argparse.Namespace) -> int:
-    from ..weaving import weave_script  # the parse command never pays for the weaving tables
-
-    try:
-        characters = _characters(args)
-        result = parse_script(_read(args.file), format=args.format, characters=characters)
-        prompts = weave_script(result, style=args.style, max_length=args.max_length, characters=characters)
-    except InvalidInput as exc:
-        return _fail(exc)
-    if args.json:
-        payload: list[dict[str, Any]] = [
-            {"entry_id": entry.id, **prompt.model_dump()}
-            for entry, prompt in zip(result.entries, prompts, strict=True)
-        ]
-        print(json.dumps(payload, ensure_ascii=False, indent=2))
-    else:
-        for entry, prompt in zip(result.entries, prompts, strict=True):
-            print(f"[{entry.id}] ({prompt.style})\n{prompt.text}\n  negative: {prompt.negative}\n")
     return EXIT_OK
 
 
@@ -97,12 +94,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parse.add_argument("--characters", metavar="FILE", help="characters JSON: names, aliases, descriptions")
     parse.add_argument("--json", action="store_true", help="print the full parse result as JSON")
     parse.set_defaults(func=run_parse)
-
-    weave = subparsers.add_parser("weave", help="parse a script and print a prompt per entry")
-    weave.add_argument("file")
-    weave.add_argument("--style", default=None, help="one of the 12 styles (default: graphic novel)")
-    weave.add_argument("--format", choices=FORMATS, default="auto")
-    weave.add_argument("--characters", metavar="FILE")
-    weave.add_argument("--json", action="store_true")
-    weave.add_argument("--max-length", type=int, default=1200, dest="max_length")
-    weave.set_defaults(func=run_weave)

@@ -7,7 +7,7 @@ from collections import Counter
 
 from rapidfuzz import fuzz, process
 
-from .characters import CharacterBook
+from ..vocabulary import CharacterBook, name_key
 from .model import Entry
 
 __all__ = ["SpeakerIndex", "normalise_speakers"]
@@ -15,13 +15,8 @@ __all__ = ["SpeakerIndex", "normalise_speakers"]
 SIMILARITY = 85.0  # rapidfuzz ratio: "Archtect"/"Architect" is 94, "Iris"/"Isis" is 75
 
 
-def _key(name: str) -> str:
-    key = " ".join(name.lower().split())
-    return key[4:] if key.startswith("the ") else key
-
-
 def _display(spellings: Counter[str], key: str) -> str:
-    mixed = [s for s, _ in spellings.most_common() if _key(s) == key and not (s.islower() or s.isupper())]
+    mixed = [s for s, _ in spellings.most_common() if name_key(s) == key and not (s.islower() or s.isupper())]
     if mixed:
         best = mixed[0]
         return best[4:] if best.lower().startswith("the ") else best
@@ -32,14 +27,13 @@ class SpeakerIndex:
     """Maps every spelling a script (or the characters file) uses to one canonical name."""
 
     def __init__(self, raw_names: list[str], book: CharacterBook | None = None) -> None:
-        self.book = book
         self.canonical: dict[str, str] = {}
         spellings: Counter[str] = Counter(raw_names)
-        keys: Counter[str] = Counter(_key(n) for n in raw_names if n.strip())
-        book_keys = {_key(s): s for s in book.spellings()} if book else {}
+        keys: Counter[str] = Counter(name_key(n) for n in raw_names if n.strip())
+        book_keys = {name_key(s): s for s in book.spellings()} if book else {}
         heads: list[str] = []
         head_of: dict[str, str] = {}
-        first_seen = {k: i for i, k in reversed(list(enumerate(_key(n) for n in raw_names)))}
+        first_seen = {k: i for i, k in reversed(list(enumerate(name_key(n) for n in raw_names)))}
         # most used first; on a tie the longer spelling leads, since typos tend to drop letters
         for key in sorted(keys, key=lambda k: (-keys[k], -len(k), first_seen[k])):
             if book and key in book_keys:
@@ -65,7 +59,7 @@ class SpeakerIndex:
             self.canonical[key] = displays[head]
         if book:
             for spelling in book.spellings():
-                self.canonical.setdefault(_key(spelling), book.canonical(spelling) or spelling)
+                self.canonical.setdefault(name_key(spelling), book.canonical(spelling) or spelling)
         alternatives = sorted(self.canonical, key=lambda k: (-len(k), k))
         self._mention_re = (
             re.compile(r"\b(?:" + "|".join(re.escape(k) for k in alternatives) + r")\b", re.IGNORECASE)
@@ -74,7 +68,7 @@ class SpeakerIndex:
         )
 
     def name(self, raw: str) -> str:
-        return self.canonical.get(_key(raw), raw.strip()) if raw.strip() else ""
+        return self.canonical.get(name_key(raw), raw.strip()) if raw.strip() else ""
 
     def mentioned(self, text: str) -> list[str]:
         """Canonical names of characters that ``text`` mentions, in order of first mention."""
@@ -82,7 +76,7 @@ class SpeakerIndex:
             return []
         seen: dict[str, None] = {}
         for match in self._mention_re.finditer(text):
-            seen.setdefault(self.canonical[_key(match.group())], None)
+            seen.setdefault(self.canonical[name_key(match.group())], None)
         return list(seen)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import Scene
-from ..script.characters import CharacterBook
+from ..vocabulary import CharacterBook
 from .concepts import detect_concepts, visual_metaphor
 from .emotions import detect_emotion
 from .looks import action_sentences, costumes, infer_setting, poses, time_of_day
@@ -65,13 +65,11 @@ class SceneAnalysis:
     speaker: str
     setting: str | None
     setting_source: str
-    time_light: str | None
     emotion: str
     intensity: float
     palette: list[str]
     lighting: str
     concepts: list[str]
-    symbols: list[str]
     metaphor: str
     action: list[str]
     panels: list[str]
@@ -171,13 +169,11 @@ def analyze_scene(
         speaker=speaker,
         setting=setting,
         setting_source=source,
-        time_light=time_light,
         emotion=emotion.name,
         intensity=intensity,
         palette=list(emotion.palette),
         lighting=emotion.lighting if not time_light else f"{emotion.lighting}, {time_light}",
         concepts=[c.name for c in found],
-        symbols=[s for c in found for s in c.symbols[:1]],
         metaphor=metaphor,
         action=action,
         panels=panels,

@@ -67,15 +67,10 @@ EMOTIONS: tuple[Emotion, ...] = (
 )  # fmt: skip
 
 _PATTERNS = {e.name: re.compile(r"\b(?:" + "|".join(e.cues) + r")(?!\w)") for e in EMOTIONS}
-_BY_NAME = {e.name: e for e in EMOTIONS}
-DEFAULT_EMOTION = _BY_NAME["contemplation"]
+DEFAULT_EMOTION = next(e for e in EMOTIONS if e.name == "contemplation")
 _INTENSIFIER_RE = re.compile(
     r"\b(?:very|so|utterly|completely|deeply|truly|terribly|absolutely|overwhelming\w*|never|always)\b", re.I
 )
-
-
-def emotion_named(name: str) -> Emotion:
-    return _BY_NAME[name]
 
 
 def detect_emotion(text: str) -> tuple[Emotion, float]:

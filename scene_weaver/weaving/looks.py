@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..script.lexicon import SPEECH_VERB_RE, stated_setting
+from ..vocabulary import SPEECH_VERB_RE, stated_setting
 
 __all__ = ["infer_setting", "time_of_day", "costumes", "poses", "action_sentences"]
 
@@ -52,7 +52,6 @@ _PANEL_PHRASE_RE = re.compile(
     r"\b(?:(?:a|an) )?(?:\d{1,3}|two|three|four|five|six)[- ]panels?(?: strip| page)?(?: (?:in which|where))?\.?\s*",
     re.IGNORECASE,
 )
-_NAME_BEFORE_RE = re.compile(r"[A-Z][\w'’-]+")
 
 
 def infer_setting(narration: str, captions: list[str]) -> str | None:
@@ -124,8 +123,7 @@ def action_sentences(narration: str) -> list[str]:
         if verbs and (verbs[-1].end() >= len(sentence) - 12):
             sentence = sentence[: verbs[-1].start()]
         sentence = re.sub(r"(?:,?\s*\b(?:and|then)\b)?(?:\s+\blater\b)?\s*$", "", sentence).strip(" ,;:")
-        words = sentence.split()
-        if len(words) < 2 or (len(words) == 1 and words[0].lower() in {"she", "he", "they"}):
+        if len(sentence.split()) < 2:
             continue
-        kept.append(sentence if sentence.endswith((".", "!", "?")) else sentence)
+        kept.append(sentence)
     return kept

@@ -26,7 +26,6 @@ class Style:
     template: tuple[str, ...]
     negative: tuple[str, ...]
     lettering: bool = False  # speech bubbles and caption boxes belong in the picture
-    panel_word: str = "panel"
 
 
 STYLES: dict[str, Style] = {s.name: s for s in (
@@ -49,7 +48,7 @@ STYLES: dict[str, Style] = {s.name: s for s in (
           "camera direction arrows, clear staging, shot annotations",
           ("lead", "panels", "subject", "action", "setting", "characters", "captions", "mood", "lighting",
            "metaphor", "finish"),
-          ("full colour painting", "polished rendering", "photorealistic"), panel_word="shot"),
+          ("full colour painting", "polished rendering", "photorealistic")),
     Style("concept art", "concept art, production design painting",
           "environment design, atmospheric perspective, matte painting detail",
           ("lead", "setting", "subject", "characters", "action", "lighting", "palette", "mood", "metaphor",
@@ -59,7 +58,7 @@ STYLES: dict[str, Style] = {s.name: s for s in (
           "shallow depth of field, film grain, colour graded, volumetric light",
           ("lead", "subject", "action", "setting", "lighting", "mood", "palette", "characters", "metaphor",
            "panels", "finish"),
-          ("cartoon", "illustration", "drawing", "comic lettering"), panel_word="shot"),
+          ("cartoon", "illustration", "drawing", "comic lettering")),
     Style("art nouveau", "art nouveau illustration in the manner of Mucha, ornamental flowing lines",
           "decorative floral border, halo motif, elegant curves, gilded accents",
           ("lead", "subject", "characters", "metaphor", "setting", "palette", "mood", "action", "lighting",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from ..models import Scene, WovenPrompt
-from ..script.characters import CharacterBook
+from ..vocabulary import CharacterBook
 from .analysis import Continuity, SceneAnalysis, analyze_scene, continuity_from
 from .compose import Part, compose
 from .styles import BASE_NEGATIVE, Style, resolve_style

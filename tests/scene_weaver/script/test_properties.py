@@ -1,6 +1,9 @@
-"""Property tests: arbitrary text never crashes; generated scripts lose nothing; ids stay in order."""
+"""Property tests: arbitrary text never crashes and every line number it reports is real;
+generated scripts lose nothing; ids stay in order."""
 
 from __future__ import annotations
+
+import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -10,17 +13,31 @@ from scene_weaver.script import parse_script
 WORDS = st.sampled_from("lamp sea stair glass map tide wall door light salt rope cloud".split())
 PHRASE = st.lists(WORDS, min_size=1, max_size=5).map(" ".join)
 NAMES = st.sampled_from(["Iris", "Tomas", "Architect", "Mara"])
-MARKUP = st.sampled_from(["<<", ">>", "[[", "]]", "(", ")", "[0001]", "\n", "\n\n", "Caption:", ":", " "])
+MARKUP = st.sampled_from(
+    ["<<", ">>", "[[", "]]", "(", ")", "[0001]", "[0002]", " [12b]", "\n", "\n\n", "Caption:", ":", " "]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.text(max_size=30), MARKUP), max_size=40).map("".join))
-def test_arbitrary_text_never_crashes(text):
+def test_arbitrary_text_never_crashes_and_points_at_real_lines(text):
     result = parse_script(text)
     data = result.to_dict()
-    assert data["stats"]["entries"] == len(result.entries)
+    assert json.loads(json.dumps(data)) == data  # what the API sends, unchanged by the trip
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for warning in result.warnings:
-        assert warning.line >= 1 and warning.code
+        assert 1 <= warning.line <= len(lines) and warning.code
+    starts = [entry.line for entry in result.entries]
+    assert starts == sorted(starts) and all(1 <= n <= len(lines) for n in starts)
+    if result.format != "bracketed":
+        return
+    for entry in result.entries:  # an entry starts on the line that opens with its id
+        assert lines[entry.line - 1].lstrip(" \t").startswith(f"[{entry.id}]")
+    for skipped in result.skipped:  # skipped text is source lines from its range, never an entry's start
+        assert 1 <= skipped.line_start <= skipped.line_end <= len(lines)
+        assert not set(starts) & set(range(skipped.line_start, skipped.line_end + 1))
+        source = lines[skipped.line_start - 1 : skipped.line_end]
+        assert all(part in source for part in skipped.text.split("\n"))
 
 
 @st.composite

@@ -1,10 +1,10 @@
-"""Words the parsers recognise: speech verbs, pronouns, and capitalised words that are not names."""
+"""Words both parsing and analysis read: speech verbs, caption labels, non-names, stated settings."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["SPEECH_VERB_RE", "PRONOUNS", "NOT_NAMES", "CAPTION_LABELS", "NAME_TOKEN_RE", "stated_setting"]
+__all__ = ["SPEECH_VERB_RE", "NOT_NAMES", "CAPTION_LABELS", "stated_setting"]
 
 SPEECH_VERB_RE = re.compile(
     r"\b(?:says?|said|asks?|asked|answers?|answered|repl(?:y|ies|ied)|whispers?|whispered|"
@@ -16,11 +16,7 @@ SPEECH_VERB_RE = re.compile(
     re.IGNORECASE,
 )
 
-PRONOUNS = frozenset({"she", "he", "they", "it"})
-
 CAPTION_LABELS = frozenset({"caption", "narration", "narrator caption"})
-
-NAME_TOKEN_RE = re.compile(r"[A-Za-z][\w'’-]*")
 
 # Capitalised words that start sentences or phrases but never name a character.
 NOT_NAMES = frozenset(

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 
-__all__ = ["Character", "CharacterBook", "load_characters"]
+__all__ = ["Character", "CharacterBook", "load_characters", "name_key"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class CharacterBook:
         self._by_key: dict[str, Character] = {}
         for character in self.characters:
             for spelling in (character.name, *character.aliases):
-                self._by_key.setdefault(_key(spelling), character)
+                self._by_key.setdefault(name_key(spelling), character)
 
     @property
     def names(self) -> list[str]:
@@ -43,14 +43,15 @@ class CharacterBook:
         return sorted(all_spellings, key=lambda s: (-len(s), s))
 
     def get(self, name: str) -> Character | None:
-        return self._by_key.get(_key(name))
+        return self._by_key.get(name_key(name))
 
     def canonical(self, name: str) -> str | None:
         found = self.get(name)
         return found.name if found else None
 
 
-def _key(name: str) -> str:
+def name_key(name: str) -> str:
+    """How a name is compared: lower case, spaces collapsed, a leading "the " dropped."""
     key = " ".join(name.lower().split())
     return key[4:] if key.startswith("the ") else key
 
