@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from scene_weaver.jobs import JobStore  # noqa: E402
 from scene_weaver.models import Priority, Scene  # noqa: E402
-from scene_weaver.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from scene_weaver.settings import Settings  # noqa: E402
+from scene_weaver.stack import EmbeddedRedis, free_port  # noqa: E402
 from workers.dispatch import enqueue_job, producer  # noqa: E402
 
 

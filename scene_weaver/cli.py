@@ -11,14 +11,13 @@ import redis
 
 from .errors import SceneWeaverError
 from .settings import Settings
+from .stack import run_up
 from .users import UserStore
 
 __all__ = ["main", "build_parser"]
 
 
 def _up(args: argparse.Namespace) -> int:
-    from .supervisor import run_up
-
     return run_up(Settings.from_env(), workers=args.workers, api_workers=args.api_workers,
                   with_flower=not args.no_flower)
 

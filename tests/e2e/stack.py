@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from scene_weaver.redis_server import free_port
+from scene_weaver.stack import free_port
 
 from .processes import PYTHON, Proc, http_answers, wait_until
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import redis
 
-from scene_weaver.redis_server import free_port
 from scene_weaver.semantest import SessionPool
 from scene_weaver.settings import Settings
+from scene_weaver.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 READY_LINE = "renderer listening on "
