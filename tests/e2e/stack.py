@@ -7,6 +7,7 @@ from pathlib import Path
 
 import requests
 
+from scene_weaver.constants import SCENE_QUEUES
 from scene_weaver.stack import free_port
 
 from .processes import PYTHON, Proc, http_answers, wait_until
@@ -48,7 +49,7 @@ class Stack:
 
     def start_worker(self, name: str | None = None, concurrency: int = 8) -> Proc:
         name = name or f"w{len(self.workers) + 1}"
-        worker = Proc(name, [PYTHON, "-m", "celery", "-A", "workers.main", "worker", "-Q", "high,default,low",
+        worker = Proc(name, [PYTHON, "-m", "celery", "-A", "workers.main", "worker", "-Q", ",".join(SCENE_QUEUES),
                              "--pool", "threads", "-c", str(concurrency), "-n", f"{name}@%h",
                              "--loglevel", "INFO", "--without-mingle", "--without-gossip"], self.env).start()
         worker.wait_for_line("ready.", timeout=60)
