@@ -9,6 +9,7 @@ import requests
 
 from scene_weaver.constants import SCENE_QUEUES
 from scene_weaver.stack import free_port
+from tests.support.renderer import RendererProcess, start_renderer
 
 from .processes import PYTHON, Proc, http_answers, wait_until
 
@@ -33,7 +34,7 @@ class Stack:
             "WORKER_CONCURRENCY": "8",
             **env_overrides,
         }
-        self.renderer: Proc | None = None
+        self.renderer: RendererProcess | None = None
         self.workers: list[Proc] = []
         self.api: Proc | None = None
 
@@ -41,10 +42,8 @@ class Stack:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def start_renderer(self, *flags: str) -> Proc:
-        self.renderer = Proc("renderer", [PYTHON, "-m", "scene_weaver.renderer", "--host", "127.0.0.1",
-                                          "--port", str(self.renderer_port), *flags], self.env).start()
-        self.renderer.wait_for_line("renderer listening on")
+    def start_renderer(self, *flags: str) -> RendererProcess:
+        self.renderer = start_renderer(*flags, port=self.renderer_port, env=self.env)
         return self.renderer
 
     def start_worker(self, name: str | None = None, concurrency: int = 8) -> Proc:

@@ -10,12 +10,13 @@ from collections.abc import Callable
 import pytest
 
 from scene_weaver.renderer.cli import main, options_from_args, register
+from tests.support.renderer import RendererProcess
 
-from .support import Renderer, connect, generate, handshake, send
+from .support import connect, generate, handshake, send
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_shuts_down_cleanly_and_quickly(start_renderer: Callable[..., Renderer], sig: int) -> None:
+def test_signal_shuts_down_cleanly_and_quickly(start_renderer: Callable[..., RendererProcess], sig: int) -> None:
     renderer = start_renderer("--latency", "5")
     ws = connect(renderer)
     try:
