@@ -27,10 +27,11 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scene_weaver.constants import SCENE_QUEUES  # noqa: E402
 from scene_weaver.jobs import JobStore  # noqa: E402
 from scene_weaver.models import Priority, Scene  # noqa: E402
-from scene_weaver.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from scene_weaver.settings import Settings  # noqa: E402
+from scene_weaver.stack import EmbeddedRedis, free_port  # noqa: E402
 from workers.dispatch import enqueue_job, producer  # noqa: E402
 
 
@@ -88,7 +89,7 @@ def pipeline(redis_url: str, jobs: int, home: Path) -> float:
            "WORKER_CONCURRENCY": "8", "SEMANTEST_POOL_SIZE": "1", "IMAGE_WIDTH": "64", "IMAGE_HEIGHT": "64"}
     renderer = _start([sys.executable, "-m", "scene_weaver.renderer", "--port", str(port), "--latency", "0",
                        "--max-in-flight", "8"], env, "renderer listening on")
-    worker = _start(_worker_args("workers.main") + ["--loglevel", "INFO", "-Q", "high,default,low"], env, "ready.")
+    worker = _start(_worker_args("workers.main") + ["--loglevel", "INFO", "-Q", ",".join(SCENE_QUEUES)], env, "ready.")
     try:
         settings = Settings.from_env(env)
         client = redis.Redis.from_url(redis_url)

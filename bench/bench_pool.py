@@ -26,9 +26,9 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scene_weaver.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from scene_weaver.semantest import GenerationRequest, SessionPool  # noqa: E402
 from scene_weaver.settings import Settings  # noqa: E402
+from scene_weaver.stack import EmbeddedRedis, free_port  # noqa: E402
 
 MAX_IN_FLIGHT = 8
 SIDE = 64  # small pictures: this measures the pool, not Pillow

@@ -16,6 +16,7 @@ from .script import FORMATS, parse_script
 from .script.cli import EXIT_OK, characters_file, print_invalid, read_script_file
 from .script.cli import register as register_script
 from .settings import Settings
+from .stack import run_up
 from .users import UserStore
 from .weaving import weave_script
 
@@ -23,8 +24,6 @@ __all__ = ["main", "build_parser"]
 
 
 def _up(args: argparse.Namespace) -> int:
-    from .supervisor import run_up
-
     return run_up(Settings.from_env(), workers=args.workers, api_workers=args.api_workers,
                   with_flower=not args.no_flower)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from scene_weaver.redis_server import EmbeddedRedis
+from scene_weaver.stack import EmbeddedRedis
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kombu import Queue
 
+from scene_weaver.constants import SCENE_QUEUES
 from scene_weaver.models import Priority
 
 __all__ = ["QUEUES", "QUEUE_FOR_PRIORITY", "queue_for", "PROCESS_SCENE", "DELIVER_WEBHOOK", "WEBHOOK_QUEUE"]
@@ -13,7 +14,7 @@ DELIVER_WEBHOOK = "scene_weaver.deliver_webhook"
 
 # Order matters: with queue_order_strategy=priority, a worker always drains
 # "high" before "default" before "low".
-QUEUES = (Queue("high"), Queue("default"), Queue("low"))
+QUEUES = tuple(Queue(name) for name in SCENE_QUEUES)
 
 QUEUE_FOR_PRIORITY = {
     Priority.HIGH: "high",

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .options import DIALECTS, FAIL_CODES, RendererOptions
+from ..constants import DIALECTS
+from .options import FAIL_CODES, RendererOptions
 from .server import serve
 
 __all__ = ["add_arguments", "main", "options_from_args", "register", "run"]

@@ -39,10 +39,10 @@ def _json(status: HTTPStatus, payload: object) -> Response:
     return _response(status, json.dumps(payload).encode(), "application/json")
 
 
-ProcessRequest = Callable[[ServerConnection, Request], Response | None]
+HttpRouteHook = Callable[[ServerConnection, Request], Response | None]
 
 
-def make_process_request(state: RendererState) -> ProcessRequest:
+def make_process_request(state: RendererState) -> HttpRouteHook:
     """Build the ``process_request`` hook: answer HTTP routes, let WebSocket paths through."""
 
     def process_request(connection: ServerConnection, request: Request) -> Response | None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..constants import DIALECTS
+
 __all__ = [
-    "DIALECTS",
     "FAIL_CODES",
     "RETRYABLE_CODES",
     "RendererOptions",
     "is_retryable",
 ]
 
-DIALECTS = ("weaver", "semantest-events")
 RETRYABLE_CODES = frozenset({"OVERLOADED", "TIMEOUT", "INTERNAL"})
 FAIL_CODES = (*sorted(RETRYABLE_CODES), "CONTENT_REJECTED", "INVALID_REQUEST")
 

@@ -15,7 +15,7 @@ from .events_dialect import EventsHub
 from .http_routes import make_process_request
 from .options import RendererOptions
 from .state import RendererState
-from .weaver_dialect import WeaverSession
+from .weaver_dialect import WeaverDialectHandler
 
 __all__ = ["READY_PREFIX", "ready_line", "serve", "serve_async"]
 
@@ -72,7 +72,7 @@ async def serve_async(options: RendererOptions, stop: asyncio.Event) -> None:
         if hub is not None:
             await hub.serve(connection)
         else:
-            await WeaverSession(connection, state, _base_url(connection, fallback_host)).run()
+            await WeaverDialectHandler(connection, state, _base_url(connection, fallback_host)).run()
 
     server = await websockets_serve(
         handler, options.host, options.port, process_request=make_process_request(state),

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 from .options import RendererOptions
 
-__all__ = ["Faults", "ImageStore", "RendererState", "Stats", "StatusBook"]
+__all__ = ["Faults", "RenderedImages", "RendererState", "Stats", "StatusBook"]
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Stats:
         return asdict(self)
 
 
-class ImageStore:
+class RenderedImages:
     """Generated PNGs kept in memory, least recently used evicted first."""
 
     def __init__(self, capacity: int) -> None:
@@ -104,11 +104,11 @@ class Faults:
 class RendererState:
     options: RendererOptions
     stats: Stats = field(default_factory=Stats)
-    images: ImageStore = field(init=False)
+    images: RenderedImages = field(init=False)
     statuses: StatusBook = field(init=False)
     faults: Faults = field(init=False)
 
     def __post_init__(self) -> None:
-        self.images = ImageStore(self.options.max_images)
+        self.images = RenderedImages(self.options.max_images)
         self.statuses = StatusBook(self.options.max_images * 4)
         self.faults = Faults(self.options)

@@ -17,7 +17,8 @@ from .options import is_retryable
 from .state import RendererState
 from .wire import GARBAGE_FRAMES, FrameError, parse_frame, send_json, send_text
 
-__all__ = ["MODEL_NAME", "PROTOCOL_VERSION", "WeaverSession", "Job", "InvalidRequest", "parse_job"]
+__all__ = ["MODEL_NAME", "PROTOCOL_VERSION", "InvalidRequest", "RenderRequest", "WeaverDialectHandler",
+           "parse_render_request"]
 
 log = logging.getLogger("scene_weaver.renderer")
 
@@ -34,7 +35,9 @@ class InvalidRequest(ValueError):
 
 
 @dataclass(frozen=True)
-class Job:
+class RenderRequest:
+    """One picture a client asked for, validated."""
+
     request_id: str
     prompt: str
     width: int
@@ -58,7 +61,7 @@ def caption_of(metadata: Any) -> str | None:
     return caption.strip()[:500]
 
 
-def parse_job(request_id: str, data: Any) -> Job:
+def parse_render_request(request_id: str, data: Any) -> RenderRequest:
     if not isinstance(data, dict):
         raise InvalidRequest("'data' must be an object")
     prompt = data.get("prompt")
@@ -70,11 +73,11 @@ def parse_job(request_id: str, data: Any) -> Job:
     seed = parameters.get("seed", -1)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise InvalidRequest("parameters.seed must be an integer")
-    return Job(request_id, prompt, _side(parameters, "width"), _side(parameters, "height"),
+    return RenderRequest(request_id, prompt, _side(parameters, "width"), _side(parameters, "height"),
                resolve_seed(prompt, seed), caption_of(data.get("metadata")))
 
 
-class WeaverSession:
+class WeaverDialectHandler:
     """Serves one connection until it closes; requests run as tasks so the session multiplexes."""
 
     def __init__(self, connection: ServerConnection, state: RendererState, base_url: str) -> None:
@@ -157,7 +160,7 @@ class WeaverSession:
             return  # a duplicate of a request still running: its one outcome is on the way
         self._state.stats.requests += 1
         try:
-            job = parse_job(request_id, message.get("data"))
+            request = parse_render_request(request_id, message.get("data"))
         except InvalidRequest as exc:
             await self._generation_error(request_id, "INVALID_REQUEST", str(exc))
             return
@@ -166,44 +169,44 @@ class WeaverSession:
             await self._generation_error(request_id, "OVERLOADED", f"more than {limit} requests in flight")
             return
         await self._slots.acquire()  # free, so this does not wait
-        self._start(job, holds_slot=True)
+        self._start(request, holds_slot=True)
 
-    def _start(self, job: Job, *, holds_slot: bool) -> asyncio.Task[bool]:
-        self._state.statuses.set(job.request_id, "processing" if holds_slot else "queued", 0)
-        task = asyncio.create_task(self._run_job(job, holds_slot=holds_slot))
-        self._tasks[job.request_id] = task
+    def _start(self, request: RenderRequest, *, holds_slot: bool) -> asyncio.Task[bool]:
+        self._state.statuses.set(request.request_id, "processing" if holds_slot else "queued", 0)
+        task = asyncio.create_task(self._run_request(request, holds_slot=holds_slot))
+        self._tasks[request.request_id] = task
         return task
 
-    async def _run_job(self, job: Job, *, holds_slot: bool) -> bool:
+    async def _run_request(self, request: RenderRequest, *, holds_slot: bool) -> bool:
         stats = self._state.stats
         if not holds_slot:
             try:
                 await self._slots.acquire()
             except asyncio.CancelledError:
-                self._forget(job.request_id)
+                self._forget(request.request_id)
                 raise
-            self._state.statuses.set(job.request_id, "processing", 0)
+            self._state.statuses.set(request.request_id, "processing", 0)
         stats.in_flight += 1
         try:
-            return await self._generate(job)
+            return await self._generate(request)
         finally:
             stats.in_flight -= 1
             self._slots.release()
-            self._forget(job.request_id)
+            self._forget(request.request_id)
 
     def _forget(self, request_id: str) -> None:
         if self._tasks.get(request_id) is asyncio.current_task():
             del self._tasks[request_id]
 
-    async def _generate(self, job: Job) -> bool:
-        state, faults, rid = self._state, self._state.faults, job.request_id
+    async def _generate(self, request: RenderRequest) -> bool:
+        state, faults, rid = self._state, self._state.faults, request.request_id
         fail, drop, garble = faults.should_fail(), faults.should_drop(), faults.should_garble()
         latency = faults.latency()
         started = time.perf_counter()
         # Draw while "generating", and keep every step on a deadline from the start, so the
         # time to image_ready is the configured latency, not latency plus our own overhead.
         drawing = None if fail else asyncio.ensure_future(asyncio.to_thread(
-            render_png, job.prompt, job.width, job.height, job.seed, job.caption))
+            render_png, request.prompt, request.width, request.height, request.seed, request.caption))
         try:
             for step, progress in enumerate(PROGRESS_STEPS):
                 state.statuses.set(rid, "processing", progress)
@@ -235,7 +238,7 @@ class WeaverSession:
             "type": "image_ready", "request_id": rid, "image_url": self._base_url + image_path(rid),
             "mime_type": "image/png",
             "metadata": {"generation_time": round(time.perf_counter() - started, 3), "model": MODEL_NAME,
-                         "size": [job.width, job.height], "seed": job.seed},
+                         "size": [request.width, request.height], "seed": request.seed},
         })
         return True
 
@@ -282,12 +285,12 @@ class WeaverSession:
                 continue
             self._state.stats.requests += 1
             try:
-                job = parse_job(request_id, item)
+                request = parse_render_request(request_id, item)
             except InvalidRequest as exc:
                 rejected += 1
                 await self._generation_error(request_id, "INVALID_REQUEST", str(exc))
                 continue
-            tasks.append(self._start(job, holds_slot=False))
+            tasks.append(self._start(request, holds_slot=False))
         batch = asyncio.create_task(self._complete_batch(batch_id, tasks, rejected))
         self._batches.add(batch)
         batch.add_done_callback(self._batches.discard)

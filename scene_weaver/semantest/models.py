@@ -19,7 +19,7 @@ class GenerationRequest:
     guidance_scale: float = 7.5
     seed: int = -1
     style: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)  # job_id, entry_id
+    metadata: dict[str, Any] = field(default_factory=dict)  # job_id, entry_id, caption (the spoken line)
 
     def parameters(self) -> dict[str, Any]:
         return {

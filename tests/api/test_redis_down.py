@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from api import create_app
-from scene_weaver.redis_server import free_port
 from scene_weaver.settings import Settings
+from scene_weaver.stack import free_port
 
 from .conftest import SECRET
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import requests
 
-from scene_weaver.redis_server import free_port
+from scene_weaver.constants import SCENE_QUEUES
+from scene_weaver.stack import free_port
+from tests.support.renderer import RendererProcess, start_renderer
 
 from .processes import PYTHON, Proc, http_answers, wait_until
 
@@ -32,7 +34,7 @@ class Stack:
             "WORKER_CONCURRENCY": "8",
             **env_overrides,
         }
-        self.renderer: Proc | None = None
+        self.renderer: RendererProcess | None = None
         self.workers: list[Proc] = []
         self.api: Proc | None = None
 
@@ -40,15 +42,13 @@ class Stack:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def start_renderer(self, *flags: str) -> Proc:
-        self.renderer = Proc("renderer", [PYTHON, "-m", "scene_weaver.renderer", "--host", "127.0.0.1",
-                                          "--port", str(self.renderer_port), *flags], self.env).start()
-        self.renderer.wait_for_line("renderer listening on")
+    def start_renderer(self, *flags: str) -> RendererProcess:
+        self.renderer = start_renderer(*flags, port=self.renderer_port, env=self.env)
         return self.renderer
 
     def start_worker(self, name: str | None = None, concurrency: int = 8) -> Proc:
         name = name or f"w{len(self.workers) + 1}"
-        worker = Proc(name, [PYTHON, "-m", "celery", "-A", "workers.main", "worker", "-Q", "high,default,low",
+        worker = Proc(name, [PYTHON, "-m", "celery", "-A", "workers.main", "worker", "-Q", ",".join(SCENE_QUEUES),
                              "--pool", "threads", "-c", str(concurrency), "-n", f"{name}@%h",
                              "--loglevel", "INFO", "--without-mingle", "--without-gossip"], self.env).start()
         worker.wait_for_line("ready.", timeout=60)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from scene_weaver.redis_server import free_port
+from scene_weaver.stack import free_port
 
 from .processes import PYTHON, Proc, wait_until
 

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from .support import Renderer, launch
+from tests.support.renderer import RendererProcess, start_renderer
+
+LATENCY = 0.05  # quick pictures unless a test asks for slower ones with --latency
 
 
 @pytest.fixture(scope="module")
-def renderer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Renderer]:
+def renderer() -> Iterator[RendererProcess]:
     """One renderer with default flags, shared by a module's tests that do not inject faults."""
-    process = launch(tmp_path_factory.mktemp("renderer") / "renderer.log")
+    process = start_renderer(latency=LATENCY)
     yield process
     process.stop()
 
 
-@pytest.fixture
-def start_renderer(tmp_path: Path) -> Iterator[Callable[..., Renderer]]:
+@pytest.fixture(name="start_renderer")
+def start_renderer_fixture() -> Iterator[Callable[..., RendererProcess]]:
     """Start a renderer with the given extra flags; every one started is stopped afterwards."""
-    started: list[Renderer] = []
+    started: list[RendererProcess] = []
 
-    def start(*flags: str) -> Renderer:
-        process = launch(tmp_path / f"renderer-{len(started)}.log", *flags)
+    def start(*flags: str) -> RendererProcess:
+        process = start_renderer(*flags, latency=LATENCY)
         started.append(process)
         return process
 

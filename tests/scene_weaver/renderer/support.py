@@ -3,89 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import select
-import signal
 import struct
-import subprocess
-import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import requests
 import websocket
 
-ROOT = Path(__file__).resolve().parents[3]
-READY_PREFIX = "renderer listening on ws://"
-STARTUP_TIMEOUT = 15.0
+from tests.support.renderer import RendererProcess
 
 Message = dict[str, Any]
 
 
-@dataclass
-class Renderer:
-    process: subprocess.Popen[str]
-    host: str
-    port: int
-    log: IO[bytes]
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/ws"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def stats(self) -> dict[str, int]:
-        response = requests.get(f"{self.http_url}/stats", timeout=5)
-        response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Signal the process by its PID and wait for it; kill it only if it does not exit."""
-        if self.process.poll() is None:
-            os.kill(self.process.pid, sig)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self.log.close()
-        return self.process.returncode
-
-
-def launch(log_path: Path, *flags: str) -> Renderer:
-    log = log_path.open("wb")
-    command = [sys.executable, "-m", "scene_weaver.renderer", "--port", "0", "--latency", "0.05", *flags]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
-    assert process.stdout is not None
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    line = ""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.1)
-        if ready:
-            line = process.stdout.readline()
-            if line.startswith(READY_PREFIX) or not line:
-                break
-        if process.poll() is not None:
-            break
-    if not line.startswith(READY_PREFIX):
-        renderer = Renderer(process, "", 0, log)
-        renderer.stop(signal.SIGKILL)
-        raise RuntimeError(f"renderer did not start: {line!r}; see {log_path}")
-    address = line.strip()[len(READY_PREFIX):].removesuffix("/ws")
-    host, _, port = address.rpartition(":")
-    return Renderer(process, host, int(port), log)
-
-
-def connect(renderer: Renderer, headers: list[str] | None = None, timeout: float = 5.0) -> websocket.WebSocket:
-    return websocket.create_connection(renderer.ws_url, timeout=timeout, header=headers or [])
+def connect(renderer: RendererProcess, headers: list[str] | None = None,
+            timeout: float = 5.0) -> websocket.WebSocket:
+    return websocket.create_connection(renderer.url, timeout=timeout, header=headers or [])
 
 
 def send(ws: websocket.WebSocket, payload: Message) -> None:

@@ -30,7 +30,8 @@ def test_spoken_line_comes_from_saying_or_quotes() -> None:
 def test_mood_words_change_the_palette() -> None:
     def top_colour(prompt: str) -> tuple[int, ...]:
         return decode(render_png(prompt, 64, 64, 1)).getpixel((0, 0))  # type: ignore[return-value]
-    assert top_colour("a joyful day") != top_colour("a sad day") != top_colour("an eerie day")
+    joyful, sad, eerie = top_colour("a joyful day"), top_colour("a sad day"), top_colour("an eerie day")
+    assert joyful != sad and sad != eerie and joyful != eerie
 
 
 def test_caption_is_drawn_at_the_bottom() -> None:
@@ -60,8 +61,6 @@ def test_a_512_image_draws_well_under_50_ms() -> None:
 
 
 def test_caption_from_metadata_is_drawn() -> None:
-    from scene_weaver.renderer.drawing import render_png
-
     prompt = "graphic novel art, Iris on the lighthouse stairs at night"
     plain = render_png(prompt, 240, 240, 7)
     captioned = render_png(prompt, 240, 240, 7, caption="Is the sea awake?")

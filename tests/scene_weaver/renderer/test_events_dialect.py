@@ -11,7 +11,9 @@ import pytest
 import websocket
 from PIL import Image
 
-from .support import Message, Renderer, connect, recv, recv_until, send
+from tests.support.renderer import RendererProcess
+
+from .support import Message, connect, recv, recv_until, send
 
 DOWNLOADED = "semantest/custom/image/downloaded"
 REQUESTED = "semantest/custom/image/download/requested"
@@ -43,12 +45,12 @@ def wait_for(ws: websocket.WebSocket, kind: str, filename: str | None = None) ->
 
 
 @pytest.fixture
-def events_renderer(start_renderer: Callable[..., Renderer], tmp_path: Path) -> tuple[Renderer, Path]:
+def events_renderer(start_renderer: Callable[..., RendererProcess], tmp_path: Path) -> tuple[RendererProcess, Path]:
     folder = tmp_path / "downloads"
     return start_renderer("--dialect", "semantest-events", "--download-dir", str(folder)), folder
 
 
-def test_both_clients_see_the_broadcast_and_the_file_is_complete(events_renderer: tuple[Renderer, Path]) -> None:
+def test_both_clients_see_the_broadcast_and_the_file_is_complete(events_renderer: tuple[RendererProcess, Path]) -> None:
     renderer, folder = events_renderer
     worker, watcher = connect(renderer), connect(renderer)
     try:
@@ -76,7 +78,7 @@ def test_both_clients_see_the_broadcast_and_the_file_is_complete(events_renderer
         assert Image.open(io.BytesIO(data)).size == (256, 128)
 
 
-def test_top_level_event_types_and_pings_are_understood(events_renderer: tuple[Renderer, Path]) -> None:
+def test_top_level_event_types_and_pings_are_understood(events_renderer: tuple[RendererProcess, Path]) -> None:
     renderer, folder = events_renderer
     ws = connect(renderer)
     try:
@@ -93,7 +95,7 @@ def test_top_level_event_types_and_pings_are_understood(events_renderer: tuple[R
     assert (folder / "flat.png").exists()
 
 
-def test_failures_are_reported_with_the_request_id(start_renderer: Callable[..., Renderer], tmp_path: Path) -> None:
+def test_failures_are_reported_with_the_request_id(start_renderer: Callable[..., RendererProcess], tmp_path: Path) -> None:
     renderer = start_renderer("--dialect", "semantest-events", "--download-dir", str(tmp_path), "--fail-rate", "1")
     ws = connect(renderer)
     try:

@@ -7,13 +7,15 @@ from collections.abc import Callable
 
 import pytest
 
-from .support import Renderer, close_code, connect, generate, handshake, outcome_of, recv, recv_until, send
+from tests.support.renderer import RendererProcess
+
+from .support import close_code, connect, generate, handshake, outcome_of, recv, recv_until, send
 
 
 @pytest.mark.parametrize(("code", "retryable"), [("CONTENT_REJECTED", False), ("OVERLOADED", True),
                                                  ("INVALID_REQUEST", False), ("TIMEOUT", True)])
 def test_fail_rate_one_fails_every_request_with_the_code(
-        start_renderer: Callable[..., Renderer], code: str, retryable: bool) -> None:
+        start_renderer: Callable[..., RendererProcess], code: str, retryable: bool) -> None:
     renderer = start_renderer("--fail-rate", "1", "--fail-code", code)
     ws = connect(renderer)
     try:
@@ -27,7 +29,7 @@ def test_fail_rate_one_fails_every_request_with_the_code(
     assert renderer.stats()["failed"] == 1
 
 
-def test_drop_rate_one_closes_the_connection_mid_request(start_renderer: Callable[..., Renderer]) -> None:
+def test_drop_rate_one_closes_the_connection_mid_request(start_renderer: Callable[..., RendererProcess]) -> None:
     renderer = start_renderer("--drop-rate", "1")
     ws = connect(renderer)
     try:
@@ -49,7 +51,7 @@ def test_drop_rate_one_closes_the_connection_mid_request(start_renderer: Callabl
     assert stats["dropped"] == 1 and stats["in_flight"] == 0
 
 
-def test_max_in_flight_one_rejects_the_second_concurrent_request(start_renderer: Callable[..., Renderer]) -> None:
+def test_max_in_flight_one_rejects_the_second_concurrent_request(start_renderer: Callable[..., RendererProcess]) -> None:
     renderer = start_renderer("--max-in-flight", "1", "--latency", "0.3")
     ws = connect(renderer)
     try:
@@ -68,7 +70,7 @@ def test_max_in_flight_one_rejects_the_second_concurrent_request(start_renderer:
                                            "retryable": True}
 
 
-def test_overload_closes_every_connection_with_1013(start_renderer: Callable[..., Renderer]) -> None:
+def test_overload_closes_every_connection_with_1013(start_renderer: Callable[..., RendererProcess]) -> None:
     renderer = start_renderer("--overload")
     for _ in range(2):
         ws = connect(renderer)
@@ -80,7 +82,7 @@ def test_overload_closes_every_connection_with_1013(start_renderer: Callable[...
 
 
 @pytest.mark.parametrize("headers", [[], ["Authorization: Bearer wrong"], ["Authorization: Basic s3cret"]])
-def test_api_key_is_enforced_with_1008(start_renderer: Callable[..., Renderer], headers: list[str]) -> None:
+def test_api_key_is_enforced_with_1008(start_renderer: Callable[..., RendererProcess], headers: list[str]) -> None:
     renderer = start_renderer("--api-key", "s3cret")
     ws = connect(renderer, headers=headers)
     try:
@@ -89,7 +91,7 @@ def test_api_key_is_enforced_with_1008(start_renderer: Callable[..., Renderer], 
         ws.close()
 
 
-def test_the_right_api_key_is_let_in(start_renderer: Callable[..., Renderer]) -> None:
+def test_the_right_api_key_is_let_in(start_renderer: Callable[..., RendererProcess]) -> None:
     renderer = start_renderer("--api-key", "s3cret")
     ws = connect(renderer, headers=["Authorization: Bearer s3cret"])
     try:
@@ -98,7 +100,7 @@ def test_the_right_api_key_is_let_in(start_renderer: Callable[..., Renderer]) ->
         ws.close()
 
 
-def test_malformed_frames_come_before_the_real_answer(start_renderer: Callable[..., Renderer]) -> None:
+def test_malformed_frames_come_before_the_real_answer(start_renderer: Callable[..., RendererProcess]) -> None:
     renderer = start_renderer("--malformed-rate", "1", "--seed", "3")
     ws = connect(renderer)
     try:
@@ -127,7 +129,7 @@ def test_malformed_frames_come_before_the_real_answer(start_renderer: Callable[.
     assert any(not is_protocol_frame(raw) for raw in raw_frames)
 
 
-def test_handshake_delay_holds_back_the_ack(start_renderer: Callable[..., Renderer]) -> None:
+def test_handshake_delay_holds_back_the_ack(start_renderer: Callable[..., RendererProcess]) -> None:
     import time
 
     renderer = start_renderer("--handshake-delay", "0.3")
@@ -140,7 +142,7 @@ def test_handshake_delay_holds_back_the_ack(start_renderer: Callable[..., Render
         ws.close()
 
 
-def _outcome_codes(renderer: Renderer) -> list[str]:
+def _outcome_codes(renderer: RendererProcess) -> list[str]:
     ws = connect(renderer)
     try:
         handshake(ws)
@@ -153,7 +155,7 @@ def _outcome_codes(renderer: Renderer) -> list[str]:
         ws.close()
 
 
-def test_fault_seed_replays_the_same_sequence(start_renderer: Callable[..., Renderer]) -> None:
+def test_fault_seed_replays_the_same_sequence(start_renderer: Callable[..., RendererProcess]) -> None:
     flags = ("--fail-rate", "0.5", "--seed", "11", "--latency", "0.01")
     first = _outcome_codes(start_renderer(*flags))
     second = _outcome_codes(start_renderer(*flags, "--jitter", "0.01"))

@@ -6,16 +6,18 @@ from collections.abc import Callable
 
 import requests
 
-from .support import Renderer, connect, generate, handshake, outcome_of, recv_until, send
+from tests.support.renderer import RendererProcess
+
+from .support import connect, generate, handshake, outcome_of, recv_until, send
 
 
-def test_health_and_unknown_paths(renderer: Renderer) -> None:
+def test_health_and_unknown_paths(renderer: RendererProcess) -> None:
     assert requests.get(f"{renderer.http_url}/health", timeout=5).status_code == 200
     assert requests.get(f"{renderer.http_url}/images/nope.png", timeout=5).status_code == 404
     assert requests.get(f"{renderer.http_url}/elsewhere", timeout=5).status_code == 404
 
 
-def test_stats_count_requests_outcomes_and_connections(start_renderer: Callable[..., Renderer]) -> None:
+def test_stats_count_requests_outcomes_and_connections(start_renderer: Callable[..., RendererProcess]) -> None:
     renderer = start_renderer("--max-in-flight", "1")
     assert renderer.stats() == {"requests": 0, "generated": 0, "failed": 0, "dropped": 0, "in_flight": 0,
                                 "connections": 0, "handshakes": 0, "canceled": 0}
@@ -32,7 +34,7 @@ def test_stats_count_requests_outcomes_and_connections(start_renderer: Callable[
     assert stats["connections"] == 1 and stats["handshakes"] == 1 and stats["in_flight"] == 0
 
 
-def test_image_url_uses_the_host_the_client_connected_to(renderer: Renderer) -> None:
+def test_image_url_uses_the_host_the_client_connected_to(renderer: RendererProcess) -> None:
     ws = connect(renderer)
     try:
         handshake(ws)

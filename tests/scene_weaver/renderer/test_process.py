@@ -6,16 +6,19 @@ import argparse
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from scene_weaver.renderer import RendererOptions
 from scene_weaver.renderer.cli import main, options_from_args, register
+from tests.support.renderer import RendererProcess
 
-from .support import Renderer, connect, generate, handshake, send
+from .support import connect, generate, handshake, send
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_shuts_down_cleanly_and_quickly(start_renderer: Callable[..., Renderer], sig: int) -> None:
+def test_signal_shuts_down_cleanly_and_quickly(start_renderer: Callable[..., RendererProcess], sig: int) -> None:
     renderer = start_renderer("--latency", "5")
     ws = connect(renderer)
     try:
@@ -28,15 +31,16 @@ def test_signal_shuts_down_cleanly_and_quickly(start_renderer: Callable[..., Ren
         ws.close()
 
 
-def test_register_adds_the_renderer_subcommand() -> None:
+def test_register_adds_the_renderer_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser(prog="scene-weaver")
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["renderer", "--port", "0", "--fail-rate", "0.5", "--fail-code", "TIMEOUT",
                               "--dialect", "semantest-events", "--download-dir", "/tmp/x", "--seed", "3"])
-    assert callable(args.func)
-    options = options_from_args(args)
-    assert options.port == 0 and options.fail_rate == 0.5 and options.fail_code == "TIMEOUT"
-    assert options.dialect == "semantest-events" and str(options.download_dir) == "/tmp/x" and options.seed == 3
+    assert options_from_args(args) == RendererOptions(
+        port=0, fail_rate=0.5, fail_code="TIMEOUT", dialect="semantest-events", download_dir=Path("/tmp/x"), seed=3)
+    refused = parser.parse_args(["renderer", "--fail-rate", "2"])
+    assert refused.func(refused) == 2  # the subcommand runs the renderer, which refuses the option
+    assert "fail_rate" in capsys.readouterr().err
 
 
 def test_invalid_options_exit_with_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

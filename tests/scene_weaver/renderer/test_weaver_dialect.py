@@ -12,11 +12,13 @@ import requests
 import websocket
 from PIL import Image
 
-from .support import Renderer, connect, generate, handshake, outcome_of, recv, recv_until, send
+from tests.support.renderer import RendererProcess
+
+from .support import connect, generate, handshake, outcome_of, recv, recv_until, send
 
 
 @pytest.fixture
-def session(renderer: Renderer) -> Iterator[websocket.WebSocket]:
+def session(renderer: RendererProcess) -> Iterator[websocket.WebSocket]:
     ws = connect(renderer)
     try:
         assert handshake(ws)["type"] == "handshake_ack"
@@ -35,7 +37,7 @@ def fetch_image(ws: websocket.WebSocket, prompt: str, width: int = 128, height: 
     return response.content
 
 
-def test_handshake_ack_announces_capabilities_and_max_in_flight(renderer: Renderer) -> None:
+def test_handshake_ack_announces_capabilities_and_max_in_flight(renderer: RendererProcess) -> None:
     ws = connect(renderer)
     try:
         ack = handshake(ws)
@@ -79,7 +81,7 @@ def test_sizes_are_clamped(session: websocket.WebSocket) -> None:
     assert image.size == (64, 2048)
 
 
-def test_cancel_stops_the_request_and_status_says_cancelled(start_renderer: Callable[..., Renderer]) -> None:
+def test_cancel_stops_the_request_and_status_says_cancelled(start_renderer: Callable[..., RendererProcess]) -> None:
     renderer = start_renderer("--latency", "0.6")
     ws = connect(renderer)
     try:
@@ -103,7 +105,7 @@ def test_cancel_stops_the_request_and_status_says_cancelled(start_renderer: Call
     assert renderer.stats()["canceled"] == 1
 
 
-def test_get_status_follows_the_request(start_renderer: Callable[..., Renderer]) -> None:
+def test_get_status_follows_the_request(start_renderer: Callable[..., RendererProcess]) -> None:
     renderer = start_renderer("--latency", "0.4")
     ws = connect(renderer)
     try:
@@ -132,7 +134,7 @@ def test_batch_is_accepted_answered_and_completed(session: websocket.WebSocket) 
     assert frames[-1] == {"type": "batch_completed", "batch_id": "batch-1", "succeeded": 3, "failed": 0}
 
 
-def test_batch_larger_than_max_in_flight_queues_instead_of_failing(start_renderer: Callable[..., Renderer]) -> None:
+def test_batch_larger_than_max_in_flight_queues_instead_of_failing(start_renderer: Callable[..., RendererProcess]) -> None:
     renderer = start_renderer("--max-in-flight", "2")
     ws = connect(renderer)
     try:
@@ -169,7 +171,7 @@ def test_bad_frames_get_errors_and_the_session_survives(session: websocket.WebSo
     assert recv_until(session, outcome_of("after"))[-1]["type"] == "image_ready"
 
 
-def test_requests_before_the_handshake_are_refused(renderer: Renderer) -> None:
+def test_requests_before_the_handshake_are_refused(renderer: RendererProcess) -> None:
     ws = connect(renderer)
     try:
         send(ws, generate("early", "too soon"))

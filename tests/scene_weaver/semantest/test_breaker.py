@@ -10,9 +10,9 @@ import redis
 
 from scene_weaver import keys
 from scene_weaver.errors import CircuitOpen, SemantestError
-from scene_weaver.redis_server import free_port
 from scene_weaver.semantest import CircuitBreaker, Permit
 from scene_weaver.semantest.pool import CONNECT_ATTEMPTS_COUNTER
+from scene_weaver.stack import free_port
 
 from .conftest import PoolFactory, RendererFactory
 from .helpers import request

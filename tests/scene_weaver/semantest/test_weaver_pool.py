@@ -9,12 +9,13 @@ import pytest
 
 from scene_weaver.errors import GenerationFailed, JobCanceled, SessionLost
 from scene_weaver.semantest import GeneratedImage
+from tests.support.renderer import RendererProcess
 
-from .conftest import PoolFactory, Renderer, RendererFactory
+from .conftest import PoolFactory, RendererFactory
 from .helpers import SIDE, expected_png, request
 
 
-def test_generate_end_to_end_with_progress(renderer: Renderer, pool_factory: PoolFactory) -> None:
+def test_generate_end_to_end_with_progress(renderer: RendererProcess, pool_factory: PoolFactory) -> None:
     pool = pool_factory(renderer.url)
     seen: list[tuple[int, str]] = []
     req = request()
@@ -73,7 +74,7 @@ def test_session_killed_mid_request_is_retried_on_a_new_session(
     worker = threading.Thread(target=run)
     worker.start()
     assert progress.wait(10)
-    first.stop()  # the session dies with the request in flight
+    first.kill()  # the session dies with the request in flight
     second = renderer_factory(latency=0.05, port=first.port)
     worker.join(20)
     assert len(outcome) == 1 and isinstance(outcome[0], GeneratedImage), outcome
@@ -137,7 +138,7 @@ def test_garbage_frames_are_ignored(renderer_factory: RendererFactory, pool_fact
 
 
 def test_sessions_published_for_health(
-    renderer: Renderer, pool_factory: PoolFactory, redis_client: object
+    renderer: RendererProcess, pool_factory: PoolFactory, redis_client: object
 ) -> None:
     import json
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import redis
 
+from ..errors import ConfigurationError
 from .children import die_with_parent
-from .errors import ConfigurationError
 
 __all__ = ["EmbeddedRedis", "redis_server_binary", "free_port"]
 

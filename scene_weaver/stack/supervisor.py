@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from ..constants import SCENE_QUEUES
+from ..errors import ConfigurationError
+from ..renderer import ready_line
+from ..settings import Settings
 from .children import die_with_parent
-from .errors import ConfigurationError
 from .redis_server import EmbeddedRedis
-from .settings import Settings
 
 __all__ = ["Supervisor", "run_up"]
 
@@ -43,7 +45,7 @@ class Supervisor:
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def spawn(self, name: str, args: list[str], env: dict[str, str],
-              ready_line: str | None = None) -> Child:
+              ready_text: str | None = None) -> Child:
         process = subprocess.Popen(
             args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=die_with_parent,
@@ -51,8 +53,8 @@ class Supervisor:
         child = Child(name, process)
         self.children.append(child)
         ready = threading.Event()
-        threading.Thread(target=_relay, args=(name, process.stdout, ready_line, ready), daemon=True).start()
-        if ready_line is not None and not ready.wait(READY_TIMEOUT):
+        threading.Thread(target=_relay, args=(name, process.stdout, ready_text, ready), daemon=True).start()
+        if ready_text is not None and not ready.wait(READY_TIMEOUT):
             raise ConfigurationError(f"{name} did not become ready within {READY_TIMEOUT:.0f}s")
         return child
 
@@ -94,12 +96,12 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
         pass
 
 
-def _relay(name: str, stream: IO[bytes] | None, ready_line: str | None, ready: threading.Event) -> None:
+def _relay(name: str, stream: IO[bytes] | None, ready_text: str | None, ready: threading.Event) -> None:
     if stream is None:
         return
     for raw in iter(stream.readline, b""):
         line = raw.decode(errors="replace").rstrip()
-        if ready_line is not None and ready_line in line:
+        if ready_text is not None and ready_text in line:
             ready.set()
         sys.stdout.write(f"[{name}] {line}\n")
         sys.stdout.flush()
@@ -130,24 +132,24 @@ def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 2, with_f
             env["REDIS_URL"] = sup.redis.url
             print(f"[up] embedded Redis on {sup.redis.url} (data in {sup.redis.data_dir})", flush=True)
         if not settings.semantest_url:
-            port = str(settings.renderer_port)
-            sup.spawn("renderer", [python, "-m", "scene_weaver.renderer", "--host", "127.0.0.1",
-                                   "--port", port], env, ready_line="renderer listening on")
-            env["SEMANTEST_URL"] = f"ws://127.0.0.1:{port}/ws"
+            host, port = "127.0.0.1", settings.renderer_port
+            sup.spawn("renderer", [python, "-m", "scene_weaver.renderer", "--host", host, "--port", str(port)],
+                      env, ready_text=ready_line(host, port))
+            env["SEMANTEST_URL"] = f"ws://{host}:{port}/ws"
             env["SEMANTEST_DIALECT"] = "weaver"
         for index in range(workers):
             sup.spawn(f"worker{index + 1}", [
-                python, "-m", "celery", "-A", "workers.main", "worker", "-Q", "high,default,low",
+                python, "-m", "celery", "-A", "workers.main", "worker", "-Q", ",".join(SCENE_QUEUES),
                 "--pool", "threads", "-c", str(settings.worker_concurrency),
                 "-n", f"worker{index + 1}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
-            ], env, ready_line="ready.")
+            ], env, ready_text="ready.")
         if with_flower:
             sup.spawn("flower", [python, "-m", "celery", "-A", "workers.main", "flower",
                                  f"--port={settings.flower_port}", "--address=127.0.0.1"], env)
         bind = f"{settings.api_host}:{settings.api_port}"
         sup.spawn("api", [python, "-m", "gunicorn", "--bind", bind, "--workers", str(api_workers),
                           "--threads", "4", "--graceful-timeout", "5", "--access-logfile", "-",
-                          "api.wsgi:app"], env, ready_line="Booting worker")
+                          "api.wsgi:app"], env, ready_text="Booting worker")
         _banner(settings)
         code = sup.wait()
     except ConfigurationError as exc:

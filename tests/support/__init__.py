@@ -1,0 +1,1 @@
+"""Helpers the test packages share: real processes started and stopped the same way everywhere."""
