@@ -9,7 +9,7 @@ import sys
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         breaker_failure_threshold=5,
         breaker_cooldown=1.0,
     )
-    return replace(base, **overrides)
+    return base.model_copy(update=overrides)
 
 
 PoolFactory = Callable[..., SessionPool]
