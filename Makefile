@@ -23,8 +23,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
+# No Redis process: Redis-store tests run on fakeredis only, the rest need no Redis.
 test-fast: install
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -m "not e2e and not redis_server"
 
 lint: install
 	$(BIN)/ruff check scene_weaver workers api tests bench

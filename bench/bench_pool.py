@@ -18,7 +18,6 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import redis
@@ -81,8 +80,8 @@ def run_requests(pool: SessionPool, threads: int, total: int) -> float:
 
 
 def bench(url: str, client: redis.Redis, slots: int, latency: float, rounds: int) -> dict[str, float]:
-    settings = replace(
-        Settings(), semantest_url=url, semantest_pool_size=max(1, slots // MAX_IN_FLIGHT),
+    settings = Settings(
+        semantest_url=url, semantest_pool_size=max(1, slots // MAX_IN_FLIGHT),
         semantest_max_in_flight_global=slots, semantest_request_timeout=30.0,
     )
     pool = SessionPool.from_settings(settings, client)

@@ -1,7 +1,11 @@
 """The one settings object, built from the environment once at start-up.
 
-Flask, Celery and the worker resources all derive their configuration from it;
-no other module reads ``os.environ``.
+Flask, Celery and the worker resources all derive their configuration from it. Each
+field names its environment variable, default and meaning in one place; the README's
+table is generated from them (``python -m scene_weaver.settings_doc``). Only
+:meth:`Settings.from_env` reads the environment for settings; the process supervisor
+(``run_up``) copies ``os.environ`` into the environment of the processes it starts,
+which build their own settings from it.
 """
 
 from __future__ import annotations
@@ -9,183 +13,241 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticUseDefault
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from .constants import DIALECTS
 from .errors import ConfigurationError
 
 __all__ = ["Settings", "DEVELOPMENT", "PRODUCTION"]
 
 DEVELOPMENT = "development"
 PRODUCTION = "production"
-DIALECTS = ("weaver", "semantest-events")
 MIN_SECRET_BYTES = 32
+STATE_DIR = Path(".scene-weaver")
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+def _empty_is_unset(value: object) -> object:
+    if value == "":
+        raise PydanticUseDefault
+    return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    return raw.strip().lower() in ("1", "true", "yes", "on")
+# An empty variable counts as unset for numbers, optional values and IMAGE_STORE_DIR (the
+# field keeps its default); for text an empty value is a value.
+_UNSET_IF_EMPTY = BeforeValidator(_empty_is_unset)
+Int = Annotated[int, _UNSET_IF_EMPTY]
+Float = Annotated[float, _UNSET_IF_EMPTY]
+OptionalStr = Annotated[str | None, _UNSET_IF_EMPTY]
+OptionalPath = Annotated[Path | None, _UNSET_IF_EMPTY]
+CommaList = Annotated[tuple[str, ...], BeforeValidator(_comma_separated)]
 
 
-@dataclass(frozen=True)
-class Settings:
-    env: str = DEVELOPMENT
-    state_dir: Path = Path(".scene-weaver")
-    redis_url: str | None = None
+def _images_under_state_dir(data: dict[str, Any]) -> Path:
+    return Path(data.get("state_dir", STATE_DIR)) / "images"
+
+
+class Settings(BaseSettings):
+    """Every setting, its environment variable (``validation_alias``) and its default.
+
+    ``Settings(field=value, ...)`` takes values as given (tests, tools) and reads no
+    environment; :meth:`from_env` reads the variables named here.
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        case_sensitive=True,
+        validate_by_name=True,  # Settings(api_port=...) in code,
+        validate_by_alias=True,  # API_PORT from the environment
+        enable_decoding=False,  # lists are comma-separated, not JSON
+    )
+
+    env: str = Field(DEVELOPMENT, validation_alias="SCENE_WEAVER_ENV",
+                     description=f"`{DEVELOPMENT}` or `{PRODUCTION}` (no demo user, strict secrets)")
+    state_dir: Path = Field(STATE_DIR, validation_alias="SCENE_WEAVER_HOME",
+                            description="state directory: JWT secret, embedded Redis data, images")
+    redis_url: OptionalStr = Field(
+        None, validation_alias="REDIS_URL",
+        description="broker, job records, events, caches; unset: `up` starts an embedded Redis on a "
+                    "private port, AOF on, data in `redis` under `SCENE_WEAVER_HOME`")
 
     # Semantest
-    semantest_url: str | None = None
-    semantest_dialect: str = "weaver"
-    semantest_api_key: str | None = None
-    semantest_download_dir: Path | None = None
-    semantest_request_timeout: float = 120.0
-    semantest_handshake_timeout: float = 10.0
-    semantest_pool_size: int = 2
-    semantest_max_in_flight_global: int = 64
-    semantest_slot_wait: float = 30.0
-    semantest_heartbeat_interval: float = 15.0
-    semantest_heartbeat_timeout: float = 10.0
-    semantest_events_request_timeout: float = 300.0
-    semantest_connect_attempts: int = 3
-    semantest_reconnect_max_wait: float = 5.0
-    breaker_failure_threshold: int = 5
-    breaker_cooldown: float = 10.0
-    job_max_retries: int = 8
-    job_retry_backoff_max: float = 30.0
+    semantest_url: OptionalStr = Field(None, validation_alias="SEMANTEST_URL",
+                                       description="Semantest WebSocket endpoint; unset: `up` starts the local renderer")
+    semantest_dialect: str = Field("weaver", validation_alias="SEMANTEST_DIALECT",
+                                   description=" or ".join(f"`{dialect}`" for dialect in DIALECTS))
+    semantest_api_key: OptionalStr = Field(None, validation_alias="SEMANTEST_API_KEY",
+                                           description="sent as `Authorization: Bearer` on connect")
+    semantest_download_dir: OptionalPath = Field(None, validation_alias="SEMANTEST_DOWNLOAD_DIR",
+                                                 description="where `semantest-events` pictures land")
+    semantest_request_timeout: Float = Field(120.0, validation_alias="SEMANTEST_REQUEST_TIMEOUT",
+                                             description="per-request timeout, `weaver` dialect (s)")
+    semantest_handshake_timeout: Float = Field(10.0, validation_alias="SEMANTEST_HANDSHAKE_TIMEOUT",
+                                               description="connect and handshake timeout of a session (s)")
+    semantest_pool_size: Int = Field(
+        2, validation_alias="SEMANTEST_POOL_SIZE",
+        description="Semantest sessions per worker process (each multiplexes the server's `max_in_flight`)")
+    semantest_max_in_flight_global: Int = Field(
+        64, validation_alias="SEMANTEST_MAX_IN_FLIGHT",
+        description="fleet-wide cap on requests in flight to Semantest (Redis semaphore)")
+    semantest_slot_wait: Float = Field(
+        30.0, validation_alias="SEMANTEST_SLOT_WAIT",
+        description="longest wait for a free session slot before the job is retried later (s)")
+    semantest_heartbeat_interval: Float = Field(15.0, validation_alias="SEMANTEST_HEARTBEAT_INTERVAL",
+                                                description="idle time before a session pings (s)")
+    semantest_heartbeat_timeout: Float = Field(10.0, validation_alias="SEMANTEST_HEARTBEAT_TIMEOUT",
+                                               description="no pong within this time: the session is dead (s)")
+    semantest_events_request_timeout: Float = Field(
+        300.0, validation_alias="SEMANTEST_EVENTS_REQUEST_TIMEOUT",
+        description="per-request timeout, `semantest-events` dialect (s)")
+    semantest_connect_attempts: Int = Field(
+        3, validation_alias="SEMANTEST_CONNECT_ATTEMPTS",
+        description="connection tries per request (exponential backoff with jitter)")
+    semantest_reconnect_max_wait: Float = Field(5.0, validation_alias="SEMANTEST_RECONNECT_MAX_WAIT",
+                                                description="cap of the backoff between connection tries (s)")
+    breaker_failure_threshold: Int = Field(
+        5, validation_alias="BREAKER_FAILURE_THRESHOLD",
+        description="consecutive retryable failures that open the fleet-wide circuit breaker")
+    breaker_cooldown: Float = Field(10.0, validation_alias="BREAKER_COOLDOWN",
+                                    description="how long the breaker stays open (s)")
+    job_max_retries: Int = Field(8, validation_alias="JOB_MAX_RETRIES", description="retry budget of a job")
+    job_retry_backoff_max: Float = Field(30.0, validation_alias="JOB_RETRY_BACKOFF_MAX",
+                                         description="cap of the backoff between a job's retries (s)")
 
     # Images and generation defaults
-    image_store_dir: Path = Path(".scene-weaver/images")
-    image_width: int = 512
-    image_height: int = 512
-    image_steps: int = 30
-    guidance_scale: float = 7.5
-    default_style: str = "graphic novel"
-    prompt_max_length: int = 1200
+    image_store_dir: Annotated[Path, _UNSET_IF_EMPTY] = Field(
+        default_factory=_images_under_state_dir, validation_alias="IMAGE_STORE_DIR",
+        description="image bytes, content-addressed by sha256",
+        json_schema_extra={"default_text": "`images` under `SCENE_WEAVER_HOME`"})
+    image_width: Int = Field(512, validation_alias="IMAGE_WIDTH", description="default picture width (px)")
+    image_height: Int = Field(512, validation_alias="IMAGE_HEIGHT", description="default picture height (px)")
+    image_steps: Int = Field(30, validation_alias="IMAGE_STEPS", description="default generation steps")
+    guidance_scale: Float = Field(7.5, validation_alias="GUIDANCE_SCALE", description="default guidance scale")
+    default_style: str = Field("graphic novel", validation_alias="DEFAULT_STYLE",
+                               description="style of a scene that names none")
+    prompt_max_length: Int = Field(1200, validation_alias="PROMPT_MAX_LENGTH",
+                                   description="longest woven prompt (characters)")
 
     # Workers
-    worker_concurrency: int = 8
-    job_time_limit: float = 600.0
-    visibility_timeout: int = 3600
+    worker_concurrency: Int = Field(8, validation_alias="WORKER_CONCURRENCY",
+                                    description="threads per worker process")
+    job_time_limit: Float = Field(600.0, validation_alias="JOB_TIME_LIMIT", description="per-job time limit (s)")
+    visibility_timeout: Int = Field(
+        3600, validation_alias="VISIBILITY_TIMEOUT",
+        description="broker redelivery timeout (s); must be larger than `JOB_TIME_LIMIT`")
 
     # API
-    jwt_secret_key: str = ""
-    jwt_access_expires: int = 900
-    jwt_refresh_expires: int = 30 * 24 * 3600
-    demo_password: str = "demo-password"
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    flower_port: int = 5555
-    renderer_port: int = 8765
-    max_body_bytes: int = 1024 * 1024
-    rate_limit_login: str = "10/minute"
-    rate_limit_process: str = "50/minute"
-    rate_limit_batch: str = "10/minute"
-    rate_limit_parse: str = "100/minute"
-    cors_origins: tuple[str, ...] = field(default_factory=tuple)
-    public_url: str = ""
-    stream_keepalive: float = 15.0
-    stream_max_seconds: float = 3600.0
-    webhook_secret: str = ""
-    # None: the default deny list for the mode (private ranges; loopback too in production).
-    webhook_deny: tuple[str, ...] | None = None
-    webhook_progress_interval: float = 2.0
-    webhook_timeout: float = 5.0
+    jwt_secret_key: str = Field(
+        "", validation_alias="JWT_SECRET_KEY",
+        description=f"token signing secret; development: generated once into `jwt-secret` under "
+                    f"`SCENE_WEAVER_HOME`; production: required, ≥ {MIN_SECRET_BYTES} bytes")
+    jwt_access_expires: Int = Field(900, validation_alias="JWT_ACCESS_EXPIRES",
+                                    description="access token lifetime (s)")
+    jwt_refresh_expires: Int = Field(30 * 24 * 3600, validation_alias="JWT_REFRESH_EXPIRES",
+                                     description="refresh token lifetime (s)")
+    demo_password: str = Field("demo-password", validation_alias="SCENE_WEAVER_DEMO_PASSWORD",
+                               description="password of the development `demo` user")
+    api_host: str = Field("127.0.0.1", validation_alias="API_HOST", description="address `up` binds the API to")
+    api_port: Int = Field(8000, validation_alias="API_PORT", description="API port")
+    flower_port: Int = Field(5555, validation_alias="FLOWER_PORT", description="Flower port")
+    renderer_port: Int = Field(8765, validation_alias="RENDERER_PORT",
+                               description="port of the local renderer (used when `SEMANTEST_URL` is unset)")
+    max_body_bytes: Int = Field(1024 * 1024, validation_alias="MAX_BODY_BYTES",
+                                description="request body limit (bytes)")
+    rate_limit_login: str = Field("10/minute", validation_alias="RATE_LIMIT_LOGIN",
+                                  description="login rate limit, per address")
+    rate_limit_process: str = Field("50/minute", validation_alias="RATE_LIMIT_PROCESS",
+                                    description="scene submission rate limit (dry runs too), per user")
+    rate_limit_batch: str = Field("10/minute", validation_alias="RATE_LIMIT_BATCH",
+                                  description="batch submission rate limit, per user")
+    rate_limit_parse: str = Field("100/minute", validation_alias="RATE_LIMIT_PARSE",
+                                  description="script parsing rate limit, per user")
+    cors_origins: CommaList = Field((), validation_alias="CORS_ORIGINS",
+                                    description="origins allowed by CORS, comma-separated")
+    stream_keepalive: Float = Field(15.0, validation_alias="STREAM_KEEPALIVE",
+                                    description="keep-alive interval of SSE and WebSocket streams (s)")
+    stream_max_seconds: Float = Field(
+        3600.0, validation_alias="STREAM_MAX_SECONDS",
+        description="longest life of one SSE response; the client then reconnects with `Last-Event-ID` (s)")
+    webhook_secret: str = Field(
+        "", validation_alias="WEBHOOK_SECRET",
+        description="key of the webhook signatures (HMAC-SHA256); unset: derived from `JWT_SECRET_KEY`")
+    webhook_deny: CommaList | None = Field(
+        None, validation_alias="WEBHOOK_DENY",
+        description="addresses, networks and host names webhooks may not reach, comma-separated (set but "
+                    "empty: none); unset: private ranges, and loopback too in production")
+    webhook_progress_interval: Float = Field(2.0, validation_alias="WEBHOOK_PROGRESS_INTERVAL",
+                                             description="least time between two progress webhooks of a job (s)")
+    webhook_timeout: Float = Field(5.0, validation_alias="WEBHOOK_TIMEOUT",
+                                   description="timeout of one webhook delivery (s)")
 
-    @property
-    def production(self) -> bool:
-        return self.env == PRODUCTION
-
+    @field_validator("env", mode="before")
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        mode = env.get("SCENE_WEAVER_ENV", DEVELOPMENT).strip().lower() or DEVELOPMENT
+    def _known_mode(cls, value: object) -> str:
+        mode = str(value).strip().lower() or DEVELOPMENT
         if mode not in (DEVELOPMENT, PRODUCTION):
             raise ConfigurationError(
                 f"SCENE_WEAVER_ENV must be {DEVELOPMENT!r} or {PRODUCTION!r}, got {mode!r}"
             )
-        state_dir = Path(env.get("SCENE_WEAVER_HOME", ".scene-weaver"))
-        dialect = env.get("SEMANTEST_DIALECT", "weaver")
-        if dialect not in DIALECTS:
-            raise ConfigurationError(f"SEMANTEST_DIALECT must be one of {DIALECTS}, got {dialect!r}")
-        download_dir = env.get("SEMANTEST_DOWNLOAD_DIR")
-        origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
-        settings = cls(
-            env=mode,
-            state_dir=state_dir,
-            redis_url=env.get("REDIS_URL") or None,
-            semantest_url=env.get("SEMANTEST_URL") or None,
-            semantest_dialect=dialect,
-            semantest_api_key=env.get("SEMANTEST_API_KEY") or None,
-            semantest_download_dir=Path(download_dir) if download_dir else None,
-            semantest_request_timeout=_float(env, "SEMANTEST_REQUEST_TIMEOUT", 120.0),
-            semantest_pool_size=_int(env, "SEMANTEST_POOL_SIZE", 2),
-            semantest_max_in_flight_global=_int(env, "SEMANTEST_MAX_IN_FLIGHT", 64),
-            semantest_slot_wait=_float(env, "SEMANTEST_SLOT_WAIT", 30.0),
-            semantest_heartbeat_interval=_float(env, "SEMANTEST_HEARTBEAT_INTERVAL", 15.0),
-            semantest_heartbeat_timeout=_float(env, "SEMANTEST_HEARTBEAT_TIMEOUT", 10.0),
-            semantest_events_request_timeout=_float(env, "SEMANTEST_EVENTS_REQUEST_TIMEOUT", 300.0),
-            semantest_connect_attempts=_int(env, "SEMANTEST_CONNECT_ATTEMPTS", 3),
-            semantest_reconnect_max_wait=_float(env, "SEMANTEST_RECONNECT_MAX_WAIT", 5.0),
-            breaker_failure_threshold=_int(env, "BREAKER_FAILURE_THRESHOLD", 5),
-            breaker_cooldown=_float(env, "BREAKER_COOLDOWN", 10.0),
-            job_max_retries=_int(env, "JOB_MAX_RETRIES", 8),
-            job_retry_backoff_max=_float(env, "JOB_RETRY_BACKOFF_MAX", 30.0),
-            image_store_dir=Path(env.get("IMAGE_STORE_DIR") or state_dir / "images"),
-            image_width=_int(env, "IMAGE_WIDTH", 512),
-            image_height=_int(env, "IMAGE_HEIGHT", 512),
-            default_style=env.get("DEFAULT_STYLE", "graphic novel"),
-            prompt_max_length=_int(env, "PROMPT_MAX_LENGTH", 1200),
-            worker_concurrency=_int(env, "WORKER_CONCURRENCY", 8),
-            job_time_limit=_float(env, "JOB_TIME_LIMIT", 600.0),
-            visibility_timeout=_int(env, "VISIBILITY_TIMEOUT", 3600),
-            jwt_secret_key=env.get("JWT_SECRET_KEY", ""),
-            jwt_access_expires=_int(env, "JWT_ACCESS_EXPIRES", 900),
-            jwt_refresh_expires=_int(env, "JWT_REFRESH_EXPIRES", 30 * 24 * 3600),
-            demo_password=env.get("SCENE_WEAVER_DEMO_PASSWORD", "demo-password"),
-            api_host=env.get("API_HOST", "127.0.0.1"),
-            api_port=_int(env, "API_PORT", 8000),
-            flower_port=_int(env, "FLOWER_PORT", 5555),
-            renderer_port=_int(env, "RENDERER_PORT", 8765),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
-            rate_limit_login=env.get("RATE_LIMIT_LOGIN", "10/minute"),
-            rate_limit_process=env.get("RATE_LIMIT_PROCESS", "50/minute"),
-            rate_limit_batch=env.get("RATE_LIMIT_BATCH", "10/minute"),
-            rate_limit_parse=env.get("RATE_LIMIT_PARSE", "100/minute"),
-            cors_origins=origins,
-            public_url=env.get("PUBLIC_URL", "").rstrip("/"),
-            stream_keepalive=_float(env, "STREAM_KEEPALIVE", 15.0),
-            stream_max_seconds=_float(env, "STREAM_MAX_SECONDS", 3600.0),
-            webhook_secret=env.get("WEBHOOK_SECRET", ""),
-            webhook_deny=(tuple(h.strip() for h in env["WEBHOOK_DENY"].split(",") if h.strip())
-                          if "WEBHOOK_DENY" in env else None),
-            webhook_progress_interval=_float(env, "WEBHOOK_PROGRESS_INTERVAL", 2.0),
-            webhook_timeout=_float(env, "WEBHOOK_TIMEOUT", 5.0),
-        )
-        if settings.visibility_timeout <= settings.job_time_limit:
+        return mode
+
+    @field_validator("semantest_dialect")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        if value not in DIALECTS:
+            raise ConfigurationError(f"SEMANTEST_DIALECT must be one of {DIALECTS}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _redelivery_after_the_time_limit(self) -> Settings:
+        if self.visibility_timeout <= self.job_time_limit:
             raise ConfigurationError("VISIBILITY_TIMEOUT must exceed JOB_TIME_LIMIT")
-        return settings
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)  # the environment is read by from_env() only
+
+    @classmethod
+    def env_names(cls) -> dict[str, str]:
+        """Field name → environment variable."""
+        return {name: str(field.validation_alias) for name, field in cls.model_fields.items()}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``); a bad value raises ConfigurationError naming it."""
+        source = _Environment(cls, os.environ if environ is None else environ)
+        try:
+            return cls(**source())
+        except ValidationError as exc:
+            raise ConfigurationError(_describe(exc)) from None
+
+    @property
+    def production(self) -> bool:
+        return self.env == PRODUCTION
 
     def with_jwt_secret(self) -> Settings:
         """Settings whose JWT secret is usable: required in production, kept on disk in development."""
@@ -206,9 +268,31 @@ class Settings:
             secret = secrets.token_urlsafe(48)
             path.write_text(secret)
             path.chmod(0o600)
-        return replace(self, jwt_secret_key=secret)
+        return self.model_copy(update={"jwt_secret_key": secret})
 
     def require_redis_url(self) -> str:
         if not self.redis_url:
             raise ConfigurationError("REDIS_URL is not set (scene-weaver up starts an embedded Redis)")
         return self.redis_url
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping, reading only the names in Settings."""
+
+    def __init__(self, settings_cls: type[Settings], environ: Mapping[str, str]) -> None:
+        names = set(settings_cls.env_names().values())
+        self._variables = {name: value for name, value in environ.items() if name in names}
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return self._variables
+
+
+def _describe(error: ValidationError) -> str:
+    """``API_PORT should be a valid integer, …, got 'eighty'``: one clause per bad variable."""
+    problems = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]) or "settings"
+        problem = item["msg"].removeprefix("Input ").removeprefix("Value error, ")
+        problems.append(f"{name} {problem}, got {item['input']!r}")
+    return "; ".join(problems)

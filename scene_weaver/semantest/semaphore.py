@@ -7,12 +7,19 @@ one Lua script; Redis ``TIME`` is the only clock.
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from collections.abc import Callable
 
 import redis
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_result,
+    stop_after_delay,
+    wait_exponential,
+    wait_random_exponential,
+)
 
 from .. import keys
 from ..errors import JobCanceled, SemantestError
@@ -28,6 +35,13 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
 end
 return 0
 """
+
+# Pauses between tries double from 5 ms to 50 ms, each scaled by a random factor in
+# [0.5, 1.5) (half the pause fixed plus up to a whole pause at random) so that waiting
+# processes do not retry in step.
+_BACKOFF = wait_exponential(multiplier=0.0025, max=0.025) + wait_random_exponential(
+    multiplier=0.005, max=0.05
+)
 
 
 class GlobalSemaphore:
@@ -46,22 +60,32 @@ class GlobalSemaphore:
 
     def acquire(self, deadline: float, should_cancel: Callable[[], bool] = lambda: False) -> str:
         """A holder token, waiting until ``deadline`` (monotonic) at most: else ``slot_timeout``."""
-        pause = 0.005
-        while True:
+
+        def attempt() -> str | None:
             token = self.try_acquire()
-            if token is not None:
-                return token
-            if should_cancel():
+            if token is None and should_cancel():
                 raise JobCanceled("canceled while waiting for a Semantest slot")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise SemantestError(
-                    f"no fleet-wide Semantest slot free (limit {self.limit})",
-                    code="slot_timeout",
-                    retryable=True,
-                )
-            time.sleep(min(left, pause * random.uniform(0.5, 1.5)))
-            pause = min(pause * 2, 0.05)
+            return token
+
+        def pause(state: RetryCallState) -> float:
+            return max(0.0, min(deadline - time.monotonic(), _BACKOFF(state)))
+
+        def timed_out(state: RetryCallState) -> str:
+            raise SemantestError(
+                f"no fleet-wide Semantest slot free (limit {self.limit})",
+                code="slot_timeout",
+                retryable=True,
+            )
+
+        retrying = Retrying(
+            retry=retry_if_result(lambda token: token is None),
+            stop=stop_after_delay(deadline - time.monotonic()),
+            wait=pause,
+            retry_error_callback=timed_out,
+        )
+        token = retrying(attempt)
+        assert token is not None  # tried again while None; the deadline raised instead
+        return token
 
     def release(self, token: str, client: redis.client.Pipeline | None = None) -> None:
         (client or self.redis).zrem(self.key, token)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -51,7 +50,7 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         breaker_failure_threshold=5,
         breaker_cooldown=1.0,
     )
-    return replace(base, **overrides)
+    return base.model_copy(update=overrides)
 
 
 PoolFactory = Callable[..., SessionPool]

@@ -1,4 +1,4 @@
-"""The fleet-wide breaker: Lua-backed state in a real Redis, and the pool obeying it."""
+"""The fleet-wide breaker: Lua-backed state in Redis (fakeredis and a real server), and the pool obeying it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from scene_weaver.semantest import CircuitBreaker, Permit
 from scene_weaver.semantest.pool import CONNECT_ATTEMPTS_COUNTER
 from scene_weaver.stack import free_port
 
+from ...conftest import RedisBackend
 from .conftest import PoolFactory, RendererFactory
 from .helpers import request
 
@@ -36,14 +37,16 @@ def test_opens_after_threshold_consecutive_failures(redis_client: redis.Redis) -
     assert 0 < caught.value.retry_after <= 0.3
 
 
-def test_exactly_one_half_open_probe_then_success_closes(redis_client: redis.Redis) -> None:
+def test_exactly_one_half_open_probe_then_success_closes(
+    redis_client: redis.Redis, redis_backend: RedisBackend
+) -> None:
     cb = breaker(redis_client)
     for _ in range(3):
         cb.record_failure(Permit())
     time.sleep(0.35)
     permits: list[Permit] = []
     refused: list[CircuitOpen] = []
-    others = [breaker(redis.Redis.from_url(_url(redis_client), decode_responses=True)) for _ in range(4)]
+    others = [breaker(redis_backend.connect()) for _ in range(4)]  # four processes' clients
 
     def contend(b: CircuitBreaker) -> None:
         for _ in range(5):
@@ -124,7 +127,3 @@ def test_dead_service_opens_breaker_and_stops_connection_attempts(
     assert int(redis_client.hget(keys.counters(), CONNECT_ATTEMPTS_COUNTER) or 0) == attempts + 1
     pools[1].generate(request())
 
-
-def _url(client: redis.Redis) -> str:
-    kwargs = client.connection_pool.connection_kwargs
-    return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"

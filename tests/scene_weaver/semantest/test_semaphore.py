@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from scene_weaver.errors import SemantestError
+from scene_weaver.errors import JobCanceled, SemantestError
 from scene_weaver.semantest import GeneratedImage, GlobalSemaphore
 
 from .conftest import PoolFactory, RendererFactory
@@ -24,6 +24,46 @@ def test_crashed_holders_slots_expire(redis_client: redis.Redis) -> None:
     assert caught.value.code == "slot_timeout" and caught.value.retryable
     time.sleep(0.35)  # the holders "crashed": never released
     assert sem.try_acquire() is not None
+
+
+def test_acquire_waits_until_a_slot_is_released(redis_client: redis.Redis) -> None:
+    sem = GlobalSemaphore(redis_client, limit=1, hold_ttl=30)
+    held = sem.try_acquire()
+    assert held is not None
+    releaser = threading.Timer(0.2, sem.release, args=(held,))
+    started = time.monotonic()
+    releaser.start()
+    token = sem.acquire(started + 5)
+    waited = time.monotonic() - started
+    releaser.join()
+    assert token != held and sem.holders() == 1
+    assert 0.2 <= waited < 2, waited  # tried again until the slot came back, well before the deadline
+
+
+def test_acquire_gives_up_at_the_deadline_not_before(redis_client: redis.Redis) -> None:
+    sem = GlobalSemaphore(redis_client, limit=1, hold_ttl=30)
+    assert sem.try_acquire() is not None
+    started = time.monotonic()
+    with pytest.raises(SemantestError) as caught:
+        sem.acquire(started + 0.3)
+    waited = time.monotonic() - started
+    assert caught.value.code == "slot_timeout"
+    assert 0.3 <= waited < 1.5, waited
+
+
+def test_cancel_ends_the_wait(redis_client: redis.Redis) -> None:
+    sem = GlobalSemaphore(redis_client, limit=1, hold_ttl=30)
+    assert sem.try_acquire() is not None
+    asked: list[float] = []
+
+    def canceled_on_third_ask() -> bool:
+        asked.append(time.monotonic())
+        return len(asked) == 3
+
+    with pytest.raises(JobCanceled):
+        sem.acquire(time.monotonic() + 5, canceled_on_third_ask)
+    assert len(asked) == 3  # asked after each refused try, and stopped at once
+    assert sem.holders() == 1
 
 
 def test_cap_holds_across_two_pools(
