@@ -21,6 +21,8 @@ import redis
 
 from scene_weaver.stack import EmbeddedRedis
 
+pytest_plugins = ["tests.support.semantest"]
+
 FAKE = "fakeredis"
 REAL = "redis-server"
 

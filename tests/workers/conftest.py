@@ -1,7 +1,7 @@
 """A worker's job context over the real local renderer and a real Redis.
 
-The renderer and the session pools are the Semantest tests' own fixtures, imported rather
-than copied, so every test starts the renderer the same way.
+The renderer and the session pools come from the ``tests.support.semantest`` plugin, the
+same fixtures the Semantest-client tests use.
 """
 
 from __future__ import annotations
@@ -17,18 +17,10 @@ from scene_weaver.images import ImageStore
 from scene_weaver.jobs import Job, JobStore
 from scene_weaver.pipeline import JobContext
 from scene_weaver.prompt_cache import PromptCache
-from tests.scene_weaver.semantest.conftest import (
-    PoolFactory,
-    Renderer,
-    RendererFactory,
-    pool_factory,
-    renderer,
-    renderer_factory,
-)
+from tests.support.renderer import RendererProcess
+from tests.support.semantest import PoolFactory
 
-# The Semantest tests' fixtures, reused here (pytest finds a fixture by its name in a conftest).
-__all__ = ["ContextFactory", "Notifications", "RendererFactory", "context_factory", "notifications",
-           "pool_factory", "renderer", "renderer_factory"]
+__all__ = ["ContextFactory", "Notifications", "context_factory", "notifications"]
 
 RUNNER = "worker-under-test"
 
@@ -39,7 +31,7 @@ ContextFactory = Callable[..., JobContext]
 def context_factory(pool_factory: PoolFactory, redis_client: redis.Redis, tmp_path: Path) -> ContextFactory:
     """``factory(renderer, **settings)``: what one worker process holds, pointed at ``renderer``."""
 
-    def factory(target: Renderer, **overrides: Any) -> JobContext:
+    def factory(target: RendererProcess, **overrides: Any) -> JobContext:
         pool = pool_factory(target.url, **overrides)
         return JobContext(settings=pool.settings, store=JobStore(redis_client), images=ImageStore(tmp_path / "images"),
                           prompts=PromptCache(redis_client), service=pool, runner_id=RUNNER)

@@ -17,8 +17,9 @@ from scene_weaver.jobs import JobStore
 from scene_weaver.models import JobStatus, Scene
 from scene_weaver.pipeline import JobContext, Outcome, give_up, run_job
 from scene_weaver.renderer.drawing import render_png, resolve_seed
+from tests.support.semantest import RendererFactory
 
-from .conftest import RUNNER, ContextFactory, Notifications, RendererFactory
+from .conftest import RUNNER, ContextFactory, Notifications
 
 LINE = "Does the lighthouse dream?"
 SCENE = Scene(speaker="Iris", dialogue=[LINE])

@@ -13,9 +13,9 @@ from scene_weaver.errors import CircuitOpen, SemantestError
 from scene_weaver.semantest import CircuitBreaker, Permit
 from scene_weaver.semantest.pool import CONNECT_ATTEMPTS_COUNTER
 from scene_weaver.stack import free_port
+from tests.support.semantest import PoolFactory, RendererFactory
 
 from ...conftest import RedisBackend
-from .conftest import PoolFactory, RendererFactory
 from .helpers import request
 
 

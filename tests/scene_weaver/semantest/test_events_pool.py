@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 from scene_weaver.semantest import GeneratedImage
+from tests.support.semantest import PoolFactory, RendererFactory
 
-from .conftest import PoolFactory, RendererFactory
 from .helpers import SIDE, expected_png, request
 
 

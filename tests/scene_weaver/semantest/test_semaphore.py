@@ -10,8 +10,8 @@ import redis
 
 from scene_weaver.errors import JobCanceled, SemantestError
 from scene_weaver.semantest import GeneratedImage, GlobalSemaphore
+from tests.support.semantest import PoolFactory, RendererFactory
 
-from .conftest import PoolFactory, RendererFactory
 from .helpers import request
 
 

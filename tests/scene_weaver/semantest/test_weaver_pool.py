@@ -10,8 +10,8 @@ import pytest
 from scene_weaver.errors import GenerationFailed, JobCanceled, SessionLost
 from scene_weaver.semantest import GeneratedImage
 from tests.support.renderer import RendererProcess
+from tests.support.semantest import PoolFactory, RendererFactory
 
-from .conftest import PoolFactory, RendererFactory
 from .helpers import SIDE, expected_png, request
 
 

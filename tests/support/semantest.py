@@ -1,4 +1,8 @@
-"""Fixtures: the real local renderer as a subprocess, and pools pointed at it."""
+"""Fixtures: the real local renderer as a subprocess, and session pools pointed at it.
+
+A pytest plugin (listed in ``tests/conftest.py``), so the Semantest-client tests and the
+worker pipeline tests use the same fixtures without importing one conftest from another.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ import redis
 from scene_weaver.semantest import SessionPool
 from scene_weaver.settings import Settings
 from tests.support.renderer import RendererProcess, start_renderer
+
+__all__ = ["LATENCY", "PoolFactory", "RendererFactory", "make_settings", "pool_factory", "renderer",
+           "renderer_factory"]
 
 LATENCY = 0.05
 
