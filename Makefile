@@ -30,6 +30,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check scene_weaver workers api tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python bench/run.py
