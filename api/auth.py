@@ -41,6 +41,7 @@ class Forbidden(SceneWeaverError):
     http_status = 403
 
 bp = Blueprint("auth", __name__)
+_BCRYPT_MAX_BYTES = 72
 
 
 def init_jwt(app: Flask, settings: Settings) -> JWTManager:
@@ -146,7 +147,7 @@ def _token_response(user: User) -> dict[str, Any]:
 def login() -> Response:
     body = parse_body(LoginRequest)
     # bcrypt refuses NUL bytes and more than 72 bytes; no stored password can be either.
-    storable = "\x00" not in body.password and len(body.password.encode()) <= 72
+    storable = "\x00" not in body.password and len(body.password.encode()) <= _BCRYPT_MAX_BYTES
     user = services().users.authenticate(body.username, body.password) if storable else None
     if user is None:
         raise AuthError("wrong username or password", code="invalid_credentials")

@@ -23,6 +23,7 @@ bp = Blueprint("cache", __name__)
 
 CONFIG_TTL = 60
 STATS_TTL = 30
+_CLEAR_BATCH = 500  # keys per SCAN step and per DEL
 DRY_RUN_TTL = 300
 
 
@@ -54,9 +55,9 @@ def clear_all() -> int:
     client = services().redis
     removed = 0
     batch: list[Any] = []
-    for key in client.scan_iter(match=keys.cache_pattern(), count=500):
+    for key in client.scan_iter(match=keys.cache_pattern(), count=_CLEAR_BATCH):
         batch.append(key)
-        if len(batch) >= 500:
+        if len(batch) >= _CLEAR_BATCH:
             removed += int(client.delete(*batch))
             batch = []
     if batch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import redis
@@ -54,7 +55,7 @@ def validation_details(exc: ValidationError) -> dict[str, Any]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SceneWeaverError)
     def _domain(exc: SceneWeaverError) -> Response:
-        if exc.http_status >= 500:
+        if exc.http_status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             log.warning("%s: %s", exc.code, exc.message)
         return error_response(exc.http_status, exc.code, exc.message, exc.details)
 
@@ -81,7 +82,7 @@ def register_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         code = _HTTP_CODES.get(status, "http_error")
         headers = {}
-        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+        if status == HTTPStatus.METHOD_NOT_ALLOWED and exc.valid_methods:  # type: ignore[attr-defined]
             headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
         return error_response(status, code, exc.description or code, None, headers)
 

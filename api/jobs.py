@@ -30,6 +30,7 @@ from .submission import submit_scene, validate_scene_request
 __all__ = ["bp", "job_view", "accepted_view", "job_visible_to", "visible_job"]
 
 bp = Blueprint("jobs", __name__)
+_MAX_JOB_ID_LENGTH = 64  # as documented for path parameters (openapi.py); bounds the key looked up
 
 _IMAGE = RawContent("image/png", {"type": "string", "format": "binary"}, "the generated image")
 
@@ -37,8 +38,8 @@ _IMAGE = RawContent("image/png", {"type": "string", "format": "binary"}, "the ge
 def _url(endpoint: str, **values: Any) -> str:
     # Links point at the blueprint registration the caller used (/v1 or bare).
     prefix = "_bare" if request.blueprints and request.blueprints[0].endswith("_bare") else ""
-    blueprint = endpoint.split(".")[0] + prefix
-    return url_for(f"{blueprint}.{endpoint.split('.')[1]}", **values)
+    blueprint, view = endpoint.split(".", 1)
+    return url_for(f"{blueprint}{prefix}.{view}", **values)
 
 
 def job_links(job_id: str) -> dict[str, str]:
@@ -85,7 +86,7 @@ def accepted_view(job: Job) -> dict[str, Any]:
 
 def job_visible_to(user: User, job_id: Any) -> Job:
     """The job if ``user`` may see it; another user's job is a 404, never a 403."""
-    valid = isinstance(job_id, str) and 0 < len(job_id) <= 64
+    valid = isinstance(job_id, str) and 0 < len(job_id) <= _MAX_JOB_ID_LENGTH
     job = services().jobs.get(job_id) if valid else None
     if job is None or (job.owner != user.username and not user.is_admin):
         raise NotFound(f"job {job_id} not found", code="job_not_found")

@@ -79,8 +79,8 @@ def _query_parameters(model: type[BaseModel], components: _Components) -> list[d
     schema = components.schema(model)
     required = set(schema.get("required", []))
     params = []
-    for name, prop in schema.get("properties", {}).items():
-        prop = dict(prop)
+    for name, declared in schema.get("properties", {}).items():
+        prop = dict(declared)
         description = prop.pop("description", "")
         prop.pop("title", None)
         params.append({"name": name, "in": "query", "required": name in required,

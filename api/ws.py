@@ -109,8 +109,8 @@ class _Session:
         if not isinstance(ids, list):
             raise InvalidInput("job_ids must be a list", details={"field": "job_ids"})
         after = check_event_id(message.get("after") if isinstance(message.get("after"), str) else None, "after")
-        for job_id in ids:
-            job_id = job_visible_to(self.user, job_id).job_id
+        for requested in ids:
+            job_id = job_visible_to(self.user, requested).job_id
             if job_id not in self.positions and len(self.positions) >= MAX_SUBSCRIPTIONS:
                 raise InvalidInput(f"at most {MAX_SUBSCRIPTIONS} subscriptions per socket",
                                    code="too_many_subscriptions")

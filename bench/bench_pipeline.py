@@ -70,7 +70,7 @@ def baseline(redis_url: str, tasks: int) -> float:
     try:
         sys.path.insert(0, str(ROOT / "bench"))
         os.environ["REDIS_URL"] = redis_url
-        from noop_app import noop
+        from noop_app import noop  # noqa: PLC0415 - importable only once bench/ is on sys.path, and it reads REDIS_URL at import
 
         noop.delay().get(timeout=30)  # warm up
         started = time.perf_counter()
@@ -133,11 +133,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=600)
     parser.add_argument("--baseline-tasks", type=int, default=2000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        with EmbeddedRedis(Path(tmp) / "redis", appendonly=False) as server:
-            raw = baseline(server.url, args.baseline_tasks)
-            redis.Redis.from_url(server.url).flushdb()
-            ours = pipeline(server.url, args.jobs, Path(tmp) / "home")
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis", appendonly=False) as server:
+        raw = baseline(server.url, args.baseline_tasks)
+        redis.Redis.from_url(server.url).flushdb()
+        ours = pipeline(server.url, args.jobs, Path(tmp) / "home")
     print(json.dumps({"bench": "pipeline", "baseline_celery_noop_per_s": round(raw, 1),
                       "pipeline_jobs_per_s": round(ours, 1), "ratio": round(ours / raw, 3),
                       "jobs": args.jobs, "baseline_tasks": args.baseline_tasks}), flush=True)

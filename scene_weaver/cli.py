@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from .errors import InvalidInput, SceneWeaverError
+from .renderer.cli import register as register_renderer
 from .script import FORMATS, parse_script
 from .script.cli import EXIT_OK, characters_file, print_invalid, read_script_file
 from .script.cli import register as register_script
@@ -84,8 +85,6 @@ def _add_weave(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .renderer.cli import register as register_renderer
-
     parser = argparse.ArgumentParser(prog="scene-weaver", description="Turn scripts into illustrated scenes.")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -21,6 +21,7 @@ class JobStatus(enum.StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+_MAX_LINE_LENGTH = 20000
 
 
 class Priority(enum.StrEnum):
@@ -57,8 +58,8 @@ class Scene(BaseModel):
     @classmethod
     def _lines_bounded(cls, value: list[str]) -> list[str]:
         for line in value:
-            if len(line) > 20000:
-                raise ValueError("each line must be at most 20000 characters")
+            if len(line) > _MAX_LINE_LENGTH:
+                raise ValueError(f"each line must be at most {_MAX_LINE_LENGTH} characters")
         return value
 
 

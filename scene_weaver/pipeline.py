@@ -132,7 +132,7 @@ def _run_locked(ctx: JobContext, job: Job, emit: Callable[[str, dict[str, Any]],
     def on_progress(progress: int, stage: str = "") -> None:
         # 100 is written by succeed() with the result; in between, at most one write per interval.
         now = time.monotonic()
-        if progress >= 100 or now - last_report[0] < PROGRESS_MIN_INTERVAL:
+        if progress >= 100 or now - last_report[0] < PROGRESS_MIN_INTERVAL:  # noqa: PLR2004 - percent
             return
         last_report[0] = now
         if store.set_progress(job_id, progress, stage):

@@ -25,7 +25,7 @@ def _default(field: FieldInfo) -> str:
     if isinstance(extra, dict) and "default_text" in extra:
         return str(extra["default_text"])
     value = field.get_default(call_default_factory=False)
-    if value is None or value == "" or value == ():
+    if value is None or value in ("", ()):
         return "unset"
     if isinstance(value, float):
         return f"{value:g}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import bcrypt
@@ -15,6 +16,8 @@ __all__ = ["User", "UserStore", "ROLES", "DEMO_USER"]
 
 ROLES = ("admin", "user")
 DEMO_USER = "demo"
+MAX_USERNAME_LENGTH = 64
+MIN_PASSWORD_LENGTH = 8
 # A fixed hash to compare against when the user does not exist, so a wrong
 # username costs the same time as a wrong password.
 _DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=12))
@@ -31,8 +34,8 @@ class User:
 
 
 def _validate_name(username: str) -> None:
-    if not (1 <= len(username) <= 64) or not all(c.isalnum() or c in "-_." for c in username):
-        raise InvalidInput("username must be 1-64 letters, digits, '-', '_' or '.'",
+    if not (1 <= len(username) <= MAX_USERNAME_LENGTH) or not all(c.isalnum() or c in "-_." for c in username):
+        raise InvalidInput(f"username must be 1-{MAX_USERNAME_LENGTH} letters, digits, '-', '_' or '.'",
                            code="invalid_username", details={"field": "username"})
 
 
@@ -45,8 +48,8 @@ class UserStore:
         _validate_name(username)
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {ROLES}", code="invalid_role", details={"field": "role"})
-        if len(password) < 8:
-            raise InvalidInput("password must be at least 8 characters", code="weak_password",
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters", code="weak_password",
                                details={"field": "password"})
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=self.rounds)).decode()
         key = keys.user(username)
@@ -61,10 +64,8 @@ class UserStore:
 
     def ensure(self, username: str, password: str, role: str = "user") -> None:
         """Create the user unless it exists (the development demo user)."""
-        try:
+        with contextlib.suppress(Conflict):
             self.add(username, password, role)
-        except Conflict:
-            pass
 
     def get(self, username: str) -> User | None:
         raw = self.client.hget(keys.user(username), "role")

@@ -103,8 +103,8 @@ def _denied_address(address: str, deny: Iterable[str]) -> bool:
 
 def _denied_name(host: str, deny: Iterable[str]) -> bool:
     host = host.lower().rstrip(".")
-    for entry in deny:
-        entry = entry.lower().lstrip("*.")
+    for listed in deny:
+        entry = listed.lower().lstrip("*.")
         if "/" in entry or not entry:
             continue
         if host == entry or host.endswith("." + entry):
@@ -181,7 +181,7 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str, *, tolera
     return hmac.compare_digest(sign(secret, stamp, body), signature)
 
 
-def delivery_for(client: redis.Redis, settings: Settings, job_id: str, options: dict[str, Any],
+def delivery_for(client: redis.Redis, settings: Settings, job_id: str, options: dict[str, Any], *,
                  event: str, data: dict[str, Any]) -> Delivery | None:
     """The delivery a job event produces, or None (no webhook, event not wanted, progress throttled)."""
     url = options.get("webhook_url")

@@ -32,7 +32,7 @@ def settings() -> Settings:
 
 
 def context() -> JobContext:
-    global _context, _pool
+    global _context, _pool  # noqa: PLW0603 - this process's singletons, made on first use, never at import
     if _context is not None:
         return _context
     with _lock:
@@ -53,7 +53,7 @@ def context() -> JobContext:
 
 @worker_shutdown.connect
 def close(**_: object) -> None:
-    global _context, _pool
+    global _context, _pool  # noqa: PLW0603 - see context()
     with _lock:
         if _pool is not None:
             _pool.close()

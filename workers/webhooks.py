@@ -38,7 +38,8 @@ def notifier(ctx: JobContext) -> Callable[[Job, str, dict[str, Any]], None]:
     """The pipeline's ``notify`` hook: enqueue a delivery when the job asked for this event."""
 
     def notify(job: Job, event: str, data: dict[str, Any]) -> None:
-        delivery = webhooks.delivery_for(ctx.store.client, ctx.settings, job.job_id, job.options, event, data)
+        delivery = webhooks.delivery_for(ctx.store.client, ctx.settings, job.job_id, job.options,
+                                          event=event, data=data)
         if delivery is not None:
             enqueue_webhook(current_app, delivery.url, delivery.body)
 

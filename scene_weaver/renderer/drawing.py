@@ -145,8 +145,9 @@ def _sky(width: int, height: int, top: RGB, bottom: RGB) -> Image.Image:
     return column.resize((width, height), Image.Resampling.NEAREST)
 
 
-def _draw_landscape(draw: ImageDraw.ImageDraw, w: int, h: int, horizon: int, words: set[str],
-                    palette: Palette, rng: random.Random) -> None:
+def _draw_landscape(  # noqa: PLR0912 - one branch per kind of scenery
+        draw: ImageDraw.ImageDraw, w: int, h: int, horizon: int, words: set[str], *,
+        palette: Palette, rng: random.Random) -> None:
     if words.intersection(_NIGHT_WORDS):
         for _ in range(20 + rng.randrange(40)):
             x, y = rng.randrange(w), rng.randrange(max(1, horizon))
@@ -196,7 +197,7 @@ def _draw_landscape(draw: ImageDraw.ImageDraw, w: int, h: int, horizon: int, wor
             draw.ellipse((tx - th // 4, horizon - th, tx + th // 4, horizon - th // 4), fill=palette.ground)
 
 
-def _draw_interior(draw: ImageDraw.ImageDraw, w: int, h: int, horizon: int, palette: Palette,
+def _draw_interior(draw: ImageDraw.ImageDraw, w: int, h: int, horizon: int, *, palette: Palette,
                    rng: random.Random) -> None:
     draw.rectangle((0, 0, w, horizon), fill=palette.sky_bottom)
     draw.rectangle((0, horizon, w, h), fill=palette.ground)
@@ -210,7 +211,7 @@ def _draw_interior(draw: ImageDraw.ImageDraw, w: int, h: int, horizon: int, pale
     draw.rectangle((tx, horizon - h // 20, tx + w // 3, horizon), fill=palette.figure)
 
 
-def _draw_figures(draw: ImageDraw.ImageDraw, w: int, h: int, horizon: int, count: int, palette: Palette,
+def _draw_figures(draw: ImageDraw.ImageDraw, w: int, h: int, horizon: int, count: int, *, palette: Palette,
                   rng: random.Random) -> None:
     slot = w / (count + 1)
     for index in range(count):
@@ -275,10 +276,10 @@ def render_png(prompt: str, width: int, height: int, seed: int, caption: str | N
     image = _sky(w, h, palette.sky_top, palette.sky_bottom)
     draw = ImageDraw.Draw(image)
     if words.intersection(_INTERIOR_WORDS):
-        _draw_interior(draw, w, h, horizon, palette, rng)
+        _draw_interior(draw, w, h, horizon, palette=palette, rng=rng)
     else:
-        _draw_landscape(draw, w, h, horizon, words, palette, rng)
-    _draw_figures(draw, w, h, horizon, _figure_count(prompt, words, rng), palette, rng)
+        _draw_landscape(draw, w, h, horizon, words, palette=palette, rng=rng)
+    _draw_figures(draw, w, h, horizon, _figure_count(prompt, words, rng), palette=palette, rng=rng)
     line = caption or spoken_line(prompt)
     if line:
         _draw_caption(draw, w, h, line)

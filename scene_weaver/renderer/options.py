@@ -16,6 +16,7 @@ __all__ = [
 
 RETRYABLE_CODES = frozenset({"OVERLOADED", "TIMEOUT", "INTERNAL"})
 FAIL_CODES = (*sorted(RETRYABLE_CODES), "CONTENT_REJECTED", "INVALID_REQUEST")
+_MAX_PORT = 65535
 
 
 def is_retryable(code: str) -> bool:
@@ -51,7 +52,7 @@ class RendererOptions:
         for name in ("latency", "jitter", "handshake_delay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
-        if not 0 <= self.port <= 65535:
+        if not 0 <= self.port <= _MAX_PORT:
             raise ValueError(f"port out of range: {self.port}")
         if self.max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")

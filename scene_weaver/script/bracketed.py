@@ -38,6 +38,7 @@ _SENTENCE_SPLIT_RE = re.compile(r"[.!?;\n]")
 _CAP_NAME_RE = re.compile(r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,2}")
 _TRAILING_NAME_RE = re.compile(r"([A-Z][\w'’-]*(?:[ \t]+[A-Z][\w'’-]*){0,3})[ \t]*$")
 _LABEL_PRESCAN_RE = re.compile(r"(?:^|[\s\]])([A-Z][\w'’-]*(?: [A-Z][\w'’-]*){0,2})\s*:\s*<<", re.MULTILINE)
+_MAX_LABEL_WORDS = 3  # a longer clause before ":" is narration, not a speaker's name
 
 
 def _collapse(text: str) -> str:
@@ -161,7 +162,7 @@ class _EntryScanner:
         self.finish()
         return self.entry
 
-    def markup(self, token: str, at: int) -> int:
+    def markup(self, token: str, at: int) -> int:  # noqa: PLR0911 - one return per kind of markup
         text = self.text
         if token == "<<":
             close, reopen = text.find(">>", at + 2), text.find("<<", at + 2)
@@ -238,7 +239,7 @@ class _EntryScanner:
         self.entry.dialogue.append(said)
         self.entry.spoken.append((speaker, said))
 
-    def speaker_for(self, pre: str) -> tuple[str, int, bool]:
+    def speaker_for(self, pre: str) -> tuple[str, int, bool]:  # noqa: PLR0911 - one return per kind of label
         """(speaker, length of a tidy label to cut from the narration, is a caption)."""
         if pre.endswith(":"):
             head = pre[:-1].rstrip()
@@ -248,7 +249,7 @@ class _EntryScanner:
             verb = SPEECH_VERB_RE.search(clause)
             if verb:
                 return self.subject(clause[: verb.start()]), 0, False
-            if clause and len(clause.split()) <= 3 and not any(c.isdigit() for c in clause):
+            if clause and len(clause.split()) <= _MAX_LABEL_WORDS and not any(c.isdigit() for c in clause):
                 return clause, len(pre) - len(head) + len(clause), False
             trailing = _TRAILING_NAME_RE.search(head)
             if trailing and trailing.group(1).lower() not in NOT_NAMES:

@@ -14,6 +14,7 @@ _BRACKETED_RE = re.compile(r"^[ \t]*\[\d{1,9}[A-Za-z]?\]", re.MULTILINE)
 _FOUNTAIN_HEADING_RE = re.compile(r"^[ \t]*(?:INT|EXT|EST|INT\./EXT|INT/EXT|I/E)[. ]", re.MULTILINE)
 _FOUNTAIN_TITLE_RE = re.compile(r"\A\s*(?:Title|Credit|Author|Draft date)\s*:", re.IGNORECASE)
 _FOUNTAIN_CUE_RE = re.compile(r"\n\n[ \t]*[A-Z][A-Z0-9 .'’-]+(?:\([^)]*\))?[ \t]*\n[^\n\s]", re.MULTILINE)
+_MIN_FOUNTAIN_CUES = 2  # one capitalised line alone could be anything
 
 
 def check_format(name: str) -> str:
@@ -32,6 +33,6 @@ def detect_format(text: str) -> str:
         return "bracketed"
     if _FOUNTAIN_HEADING_RE.search(text) or _FOUNTAIN_TITLE_RE.match(text):
         return "fountain"
-    if len(_FOUNTAIN_CUE_RE.findall(text)) >= 2:
+    if len(_FOUNTAIN_CUE_RE.findall(text)) >= _MIN_FOUNTAIN_CUES:
         return "fountain"
     return "bracketed"

@@ -13,6 +13,7 @@ from .model import Entry
 __all__ = ["SpeakerIndex", "normalise_speakers"]
 
 SIMILARITY = 85.0  # rapidfuzz ratio: "Archtect"/"Architect" is 94, "Iris"/"Isis" is 75
+_MIN_FUZZY_LENGTH = 4  # shorter names are matched exactly
 
 
 def _display(spellings: Counter[str], key: str) -> str:
@@ -39,14 +40,14 @@ class SpeakerIndex:
             if book and key in book_keys:
                 self.canonical[key] = book.canonical(book_keys[key]) or key
                 continue
-            if book_keys and len(key) >= 4:
+            if book_keys and len(key) >= _MIN_FUZZY_LENGTH:
                 hit = process.extractOne(key, list(book_keys), scorer=fuzz.ratio, score_cutoff=SIMILARITY)
                 if hit and book:
                     self.canonical[key] = book.canonical(book_keys[hit[0]]) or key
                     continue
             hit = (
                 process.extractOne(key, heads, scorer=fuzz.ratio, score_cutoff=SIMILARITY)
-                if len(key) >= 4
+                if len(key) >= _MIN_FUZZY_LENGTH
                 else None
             )
             if hit:

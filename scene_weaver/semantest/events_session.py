@@ -103,7 +103,7 @@ class EventsSession(BaseSession):
             return str(rid) if str(rid) in self._pending else None
         filename = payload.get("filename") or metadata.get("filename")
         if not filename and payload.get("path"):
-            filename = os.path.basename(str(payload["path"]))
+            filename = os.path.basename(str(payload["path"]))  # noqa: PTH119 - see _materialize
         for pending_id in list(self._pending):
             if filename and filename == _filename(pending_id):
                 return pending_id
@@ -115,7 +115,9 @@ class EventsSession(BaseSession):
             raise SemantestError(
                 "SEMANTEST_DOWNLOAD_DIR is not set", code="configuration_error", retryable=False
             )
-        name = os.path.basename(str(outcome.get("filename") or outcome.get("path") or ""))
+        # os.path.basename gives "" for "dir/" (then the request's own name is used);
+        # Path.name would give "dir".
+        name = os.path.basename(str(outcome.get("filename") or outcome.get("path") or ""))  # noqa: PTH119
         if not name:
             name = _filename(request.request_id)
         size = outcome.get("size")

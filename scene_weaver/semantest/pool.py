@@ -127,7 +127,8 @@ class SessionPool:
             session = self._checkout(deadline, should_cancel)
             try:
                 self._ensure_connected(session, permit)
-                return self._send_on(session, request, on_progress, should_cancel, permit, deadline)
+                return self._send_on(session, request, on_progress=on_progress, should_cancel=should_cancel,
+                                     permit=permit, deadline=deadline)
             finally:
                 self._checkin(session)
         finally:
@@ -137,6 +138,7 @@ class SessionPool:
         self,
         session: BaseSession,
         request: GenerationRequest,
+        *,
         on_progress: ProgressCallback,
         should_cancel: Callable[[], bool],
         permit: Permit,
@@ -188,9 +190,10 @@ class SessionPool:
     def _free_session(self) -> BaseSession | None:
         """The least busy connected session with room, else one to connect; caller holds the lock."""
         best: BaseSession | None = None
-        for index, session in enumerate(self._sessions):
-            if session.dead:
-                session = self._sessions[index] = self._new_session()
+        for index, listed in enumerate(self._sessions):
+            if listed.dead:
+                self._sessions[index] = self._new_session()
+            session = self._sessions[index]
             if session.connected and session.reserved < session.capacity:
                 if best is None or not best.connected or session.reserved < best.reserved:
                     best = session

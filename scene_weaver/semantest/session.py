@@ -7,6 +7,7 @@ on its own inbox; the reader thread only sorts frames into inboxes, so a slow
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -34,13 +35,14 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, str], None]
 CANCEL_POLL = 0.2
 _IDLE_TICK = 0.25
+_CLOSE_CODE = struct.Struct("!H")  # a close frame's payload starts with its status code
 
 
 def close_error(code: int | None, reason: str = "") -> SemantestError:
     """The error a server's close code means for the requests on that session."""
-    if code == 1013:
+    if code == websocket.STATUS_TRY_AGAIN_LATER:
         return SemantestError(f"Semantest is overloaded: {reason}", code="overloaded", retryable=True)
-    if code == 1008:
+    if code == websocket.STATUS_POLICY_VIOLATION:
         return SemantestError(f"Semantest refused us: {reason}", code="unauthorized", retryable=False)
     return SessionLost(f"Semantest closed the session (code {code}) {reason}".strip())
 
@@ -214,10 +216,8 @@ class BaseSession(ABC):
         frame = self._cancel_frame(request_id)
         if frame is None or self._state != "connected":
             return
-        try:
+        with contextlib.suppress(SessionLost):
             self._send(frame)
-        except SessionLost:
-            pass
 
     @abstractmethod
     def _request_frame(self, request: GenerationRequest) -> dict[str, Any]: ...
@@ -277,10 +277,8 @@ class BaseSession(ABC):
         if now - self._last_rx >= self.settings.semantest_heartbeat_interval:
             nonce = uuid.uuid4().hex[:12]
             self._ping = (nonce, now)
-            try:
+            with contextlib.suppress(SessionLost):
                 self._send({"type": "ping", "nonce": nonce})
-            except SessionLost:
-                pass
 
     def _die(self, error: SemantestError) -> None:
         with self._lock:
@@ -306,10 +304,8 @@ class BaseSession(ABC):
         for item in pending:
             item.inbox.put(("error", SessionLost(f"session {self.name} closed")))
         if ws is not None and was == "connected":
-            try:
-                ws.send(struct.pack("!H", 1000), websocket.ABNF.OPCODE_CLOSE)
-            except (OSError, websocket.WebSocketException):
-                pass
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                ws.send(_CLOSE_CODE.pack(websocket.STATUS_NORMAL), websocket.ABNF.OPCODE_CLOSE)
             ws.abort()
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=2.0)
@@ -326,9 +322,9 @@ def _status_error(status: int, text: str) -> SemantestError:
 
 
 def _close_status(data: bytes) -> tuple[int | None, str]:
-    if len(data) < 2:
+    if len(data) < _CLOSE_CODE.size:
         return None, ""
-    return struct.unpack("!H", data[:2])[0], data[2:].decode("utf-8", "replace")
+    return _CLOSE_CODE.unpack_from(data)[0], data[_CLOSE_CODE.size:].decode("utf-8", "replace")
 
 
 def _parse(data: bytes | str) -> dict[str, Any] | None:

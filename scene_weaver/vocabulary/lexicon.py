@@ -27,7 +27,7 @@ NOT_NAMES = frozenset(
     everything nothing someone something everyone each every all some no yes one two three four five
     six seven eight nine ten first second third last next close wide medium long establishing
     above below behind beside between beyond across through around near far outside also only even
-    chatgpt assistant user note notes edit copy""".split()
+    chatgpt assistant user note notes edit copy""".split()  # noqa: SIM905 - a word list reads best as text
 )
 
 _SETTING_RES = (

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Part", "compose", "cut_at_word"]
+__all__ = ["Part", "compose", "cut_at_word", "ESSENTIAL"]
 
 SEPARATOR = ", "
+ESSENTIAL = 100  # a part with this priority is never dropped
 
 
 @dataclass(frozen=True)
 class Part:
     slot: str
     text: str
-    priority: int  # higher survives longer; 100 is never dropped
+    priority: int  # higher survives longer; ESSENTIAL is never dropped
 
 
 def cut_at_word(text: str, limit: int) -> str:
@@ -36,7 +37,7 @@ def compose(parts: list[Part], limit: int) -> tuple[str, list[str]]:
     kept = [p for p in parts if p.text.strip()]
     dropped: list[str] = []
     while len(SEPARATOR.join(p.text for p in kept)) > limit:
-        droppable = [(p.priority, -i) for i, p in enumerate(kept) if p.priority < 100]
+        droppable = [(p.priority, -i) for i, p in enumerate(kept) if p.priority < ESSENTIAL]
         if not droppable:
             break
         _, neg_index = min(droppable)

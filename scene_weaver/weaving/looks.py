@@ -53,6 +53,8 @@ _PANEL_PHRASE_RE = re.compile(
     re.IGNORECASE,
 )
 
+_MIN_ACTION_WORDS = 2  # a lone word left after the cuts is no picture
+
 
 def infer_setting(narration: str, captions: list[str]) -> str | None:
     """The place a scene states, else a place phrase in its narration or a place-like caption."""
@@ -117,13 +119,13 @@ def poses(narration: str, names: list[str], fallback: str) -> dict[str, str]:
 def action_sentences(narration: str) -> list[str]:
     """The narration as picture-worthy sentences: panel counts and "she says:" tails removed."""
     kept = []
-    for sentence in _sentences(_PANEL_PHRASE_RE.sub("", narration)):
-        sentence = sentence.rstrip(":").strip()
+    for raw in _sentences(_PANEL_PHRASE_RE.sub("", narration)):
+        sentence = raw.rstrip(":").strip()
         verbs = list(SPEECH_VERB_RE.finditer(sentence))
         if verbs and (verbs[-1].end() >= len(sentence) - 12):
             sentence = sentence[: verbs[-1].start()]
         sentence = re.sub(r"(?:,?\s*\b(?:and|then)\b)?(?:\s+\blater\b)?\s*$", "", sentence).strip(" ,;:")
-        if len(sentence.split()) < 2:
+        if len(sentence.split()) < _MIN_ACTION_WORDS:
             continue
         kept.append(sentence)
     return kept

@@ -11,7 +11,7 @@ from ..errors import InvalidInput
 from ..models import Scene, WovenPrompt
 from ..vocabulary import CharacterBook
 from .analysis import Continuity, SceneAnalysis, analyze_scene, continuity_from
-from .compose import Part, compose
+from .compose import ESSENTIAL, Part, compose
 from .styles import BASE_NEGATIVE, Style, resolve_style
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def _parts(scene: Scene, analysis: SceneAnalysis, style: Style) -> list[Part]:
         if slot in slots and text:
             slots[slot].append(Part(slot, text, priority))
 
-    add("lead", style.lead, 100)
+    add("lead", style.lead, ESSENTIAL)
     if analysis.panels:
         add("panels", f"{analysis.layout}", 84)
         for beat in analysis.panels:

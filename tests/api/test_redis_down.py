@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flask_jwt_extended import create_access_token
+
 from api import create_app
 from scene_weaver.settings import Settings
 from scene_weaver.stack import free_port
@@ -17,8 +19,6 @@ def test_redis_outage_is_503(tmp_path: Path) -> None:
                                         "JWT_SECRET_KEY": SECRET}))
     client = app.test_client()
     with app.app_context():
-        from flask_jwt_extended import create_access_token
-
         auth = {"Authorization": f"Bearer {create_access_token('demo')}"}
     cases = [
         client.post("/v1/auth/login", json={"username": "demo", "password": "demo-password"}),

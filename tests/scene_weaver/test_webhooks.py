@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 
 import pytest
@@ -16,9 +18,6 @@ PROD = Settings.from_env({"SCENE_WEAVER_ENV": "production"})
 
 
 def test_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
-    import hashlib
-    import hmac
-
     stamp = int(time.time())
     signature = sign(b"secret", stamp, b'{"a":1}')
     assert signature == "sha256=" + hmac.new(b"secret", f"{stamp}.".encode() + b'{"a":1}', hashlib.sha256).hexdigest()
@@ -56,9 +55,9 @@ def test_deny_list_is_configurable() -> None:
 
 def test_deliveries_follow_the_events_asked_for_and_progress_is_throttled(redis_client: redis.Redis) -> None:
     options = {"webhook_url": "http://127.0.0.1:1/h", "webhook_events": ["progress", "completed"]}
-    assert delivery_for(redis_client, DEV, "j1", options, "started", {}) is None
-    assert delivery_for(redis_client, DEV, "j1", {}, "completed", {}) is None
-    first = delivery_for(redis_client, DEV, "j1", options, "progress", {"progress": 10})
+    assert delivery_for(redis_client, DEV, "j1", options, event="started", data={}) is None
+    assert delivery_for(redis_client, DEV, "j1", {}, event="completed", data={}) is None
+    first = delivery_for(redis_client, DEV, "j1", options, event="progress", data={"progress": 10})
     assert first is not None and '"progress":10' in first.body and first.url == options["webhook_url"]
-    assert delivery_for(redis_client, DEV, "j1", options, "progress", {"progress": 20}) is None
-    assert delivery_for(redis_client, DEV, "j1", options, "completed", {"status": "succeeded"}) is not None
+    assert delivery_for(redis_client, DEV, "j1", options, event="progress", data={"progress": 20}) is None
+    assert delivery_for(redis_client, DEV, "j1", options, event="completed", data={"status": "succeeded"}) is not None

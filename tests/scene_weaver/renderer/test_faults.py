@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -130,8 +131,6 @@ def test_malformed_frames_come_before_the_real_answer(start_renderer: Callable[.
 
 
 def test_handshake_delay_holds_back_the_ack(start_renderer: Callable[..., RendererProcess]) -> None:
-    import time
-
     renderer = start_renderer("--handshake-delay", "0.3")
     ws = connect(renderer)
     try:

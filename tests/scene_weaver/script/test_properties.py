@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from scene_weaver.script import parse_script
 
-WORDS = st.sampled_from("lamp sea stair glass map tide wall door light salt rope cloud".split())
+WORDS = st.sampled_from(["lamp", "sea", "stair", "glass", "map", "tide", "wall", "door", "light", "salt", "rope", "cloud"])
 PHRASE = st.lists(WORDS, min_size=1, max_size=5).map(" ".join)
 NAMES = st.sampled_from(["Iris", "Tomas", "Architect", "Mara"])
 MARKUP = st.sampled_from(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from scene_weaver.renderer.drawing import render_png, resolve_seed
 from scene_weaver.semantest import GenerationRequest
 
 SIDE = 64
@@ -25,6 +26,4 @@ def request(prompt: str = "a lighthouse at dusk", **overrides: Any) -> Generatio
 
 def expected_png(req: GenerationRequest) -> bytes:
     """What the local renderer draws for ``req`` (deterministic per prompt and seed)."""
-    from scene_weaver.renderer.drawing import render_png, resolve_seed
-
     return render_png(req.prompt, req.width, req.height, resolve_seed(req.prompt, req.seed))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
+from scene_weaver.errors import GenerationFailed
 from scene_weaver.semantest import GeneratedImage
 from tests.support.semantest import PoolFactory, RendererFactory
 
@@ -46,10 +49,6 @@ def test_two_workers_each_get_their_own_images(
 def test_failure_response_for_own_request_fails_it(
     tmp_path: Path, renderer_factory: RendererFactory, pool_factory: PoolFactory
 ) -> None:
-    import pytest
-
-    from scene_weaver.errors import GenerationFailed
-
     renderer = renderer_factory("--dialect", "semantest-events", "--download-dir", str(tmp_path),
                                 "--fail-rate", "1")
     pool = pool_factory(renderer.url, semantest_dialect="semantest-events", semantest_download_dir=tmp_path)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
 
-from scene_weaver.errors import GenerationFailed, JobCanceled, SessionLost
+from scene_weaver import keys
+from scene_weaver.errors import GenerationFailed, JobCanceled, SemantestError, SessionLost
 from scene_weaver.semantest import GeneratedImage
 from tests.support.renderer import RendererProcess
 from tests.support.semantest import PoolFactory, RendererFactory
@@ -143,10 +145,6 @@ def test_garbage_frames_are_ignored(renderer_factory: RendererFactory, pool_fact
 def test_sessions_published_for_health(
     renderer: RendererProcess, pool_factory: PoolFactory, redis_client: object
 ) -> None:
-    import json
-
-    from scene_weaver import keys
-
     pool = pool_factory(renderer.url)
     pool.generate(request())
     published = redis_client.hgetall(keys.semantest_sessions())  # type: ignore[attr-defined]
@@ -158,8 +156,6 @@ def test_sessions_published_for_health(
 
 
 def test_close_1013_is_retryable_overloaded(renderer_factory: RendererFactory, pool_factory: PoolFactory) -> None:
-    from scene_weaver.errors import SemantestError
-
     renderer = renderer_factory("--overload")
     pool = pool_factory(renderer.url, semantest_connect_attempts=1)
     with pytest.raises(SemantestError) as caught:
@@ -170,8 +166,6 @@ def test_close_1013_is_retryable_overloaded(renderer_factory: RendererFactory, p
 def test_api_key_is_sent_and_a_refusal_is_final(
     renderer_factory: RendererFactory, pool_factory: PoolFactory
 ) -> None:
-    from scene_weaver.errors import SemantestError
-
     renderer = renderer_factory("--api-key", "s3cret")
     assert pool_factory(renderer.url, semantest_api_key="s3cret").generate(request()).mime_type == "image/png"
     pool = pool_factory(renderer.url, semantest_api_key="wrong", semantest_connect_attempts=3)
@@ -182,8 +176,6 @@ def test_api_key_is_sent_and_a_refusal_is_final(
 
 
 def test_request_timeout(renderer_factory: RendererFactory, pool_factory: PoolFactory) -> None:
-    from scene_weaver.errors import SemantestError
-
     renderer = renderer_factory(latency=3.0)
     pool = pool_factory(renderer.url, semantest_request_timeout=0.5)
     started = time.monotonic()
