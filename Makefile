@@ -31,6 +31,7 @@ lint: install
 	$(BIN)/ruff check scene_weaver workers api tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/deptry .
 
 bench: install
 	$(BIN)/python bench/run.py
