@@ -122,7 +122,7 @@ def _start(sender: Any, **_: object) -> None:
     if _heartbeater is not None:
         return
     app = sender.app
-    settings = app.conf.scene_weaver_settings
+    settings = resources.settings()
     # Its own client with short timeouts: a slow Redis delays a beat, never blocks it for good.
     client = redis.Redis.from_url(settings.require_redis_url(), socket_connect_timeout=2,
                                   socket_timeout=max(1.0, settings.worker_heartbeat_interval))
