@@ -66,7 +66,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(exc: RateLimitExceeded) -> Response:
-        # flask-limiter adds Retry-After and X-RateLimit-* to this response after the handler.
+        # api.limits adds Retry-After and X-RateLimit-* to this response after the handler.
         return error_response(429, "rate_limited", f"rate limit exceeded: {exc.description}",
                               {"limit": exc.description})
 

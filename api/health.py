@@ -1,4 +1,9 @@
-"""``GET /health``: Redis, workers and Semantest, each named when it fails."""
+"""``GET /health`` (readiness: Redis, live workers, Semantest; 503 naming what fails) and
+``GET /health/live`` (liveness: this process answers; it touches nothing else).
+
+Workers are counted from the heartbeats they keep in Redis (``scene_weaver.heartbeats``),
+never by broadcasting to them: a poll costs two Redis reads however loaded the fleet is.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,11 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, jsonify
 
+from scene_weaver.heartbeats import HeartbeatStore, fleet_summary
 from scene_weaver.semantest.status import semantest_status
-from workers.dispatch import live_workers
 
 from .openapi_meta import documented
-from .responses import HealthResponse
+from .responses import HealthResponse, LivenessResponse
 from .services import services
 
 __all__ = ["bp"]
@@ -19,9 +24,20 @@ __all__ = ["bp"]
 bp = Blueprint("health", __name__)
 
 
+@bp.get("/health/live")
+@documented(summary="Liveness: 200 whenever the API process answers (Redis is not consulted)",
+            tag="operations", auth=False, responses={200: LivenessResponse}, uses_redis=False,
+            description="For restarts: an orchestrator restarts the API process only when this fails. "
+                        "Route traffic by `GET /health` instead.")
+def live() -> tuple[Response, int]:
+    return jsonify({"status": "ok"}), 200
+
+
 @bp.get("/health")
-@documented(summary="Redis, workers and Semantest; 503 naming what fails", tag="operations", auth=False,
-            responses={200: HealthResponse, 503: HealthResponse})
+@documented(summary="Readiness: Redis, live workers and Semantest; 503 naming what fails", tag="operations",
+            auth=False, responses={200: HealthResponse, 503: HealthResponse},
+            description="200 only when Redis answers, at least one worker process's heartbeat is live "
+                        "(and it is not shutting down) and Semantest's circuit breaker is closed.")
 def health() -> tuple[Response, int]:
     svc = services()
     report: dict[str, Any] = {"status": "ok"}
@@ -29,21 +45,17 @@ def health() -> tuple[Response, int]:
     try:
         svc.redis.ping()
         report["redis"] = "ok"
-    except redis.RedisError as exc:
-        report["redis"] = f"unavailable: {exc}"
-        failing.append("redis")
-    if "redis" in failing:
-        report["workers"] = 0
-        report["semantest"] = "unknown"
-        failing.append("workers")
-    else:
-        report["workers"] = live_workers(svc.celery, timeout=0.5)
-        if report["workers"] == 0:
-            failing.append("workers")
+        report.update(fleet_summary(HeartbeatStore(svc.redis).live()))
         report["semantest"] = semantest_status(svc.redis, svc.settings)
-        # Half-open is still unproven: only a successful probe closes the breaker.
-        if report["semantest"]["breaker"]["state"] != "closed":
-            failing.append("semantest")
+    except redis.RedisError as exc:
+        report.update({"redis": f"unavailable: {exc}", "workers": 0, "workers_stopping": 0,
+                       "jobs_in_flight": 0, "semantest": "unknown"})
+        failing.append("redis")
+    if report["workers"] == 0:
+        failing.append("workers")
+    # Half-open is still unproven: only a successful probe closes the breaker.
+    if isinstance(report["semantest"], dict) and report["semantest"]["breaker"]["state"] != "closed":
+        failing.append("semantest")
     if failing:
         report["status"] = "unavailable"
         report["failing"] = failing

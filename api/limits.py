@@ -4,22 +4,33 @@ Views are tagged with :func:`rate_limited`; :func:`init_limits` decorates the ta
 of an app with one :meth:`Limiter.shared_limit` per kind, read from its settings. Both
 registrations of a view (``/v1`` and bare) share that kind's bucket, and so does the
 WebSocket ``process`` message (:func:`hit`). Only flask-limiter's public API is used.
+
+flask-limiter's own headers would put ``Retry-After`` on every limited answer, a 202 as much
+as a 429, and it has no setting to keep it off the served ones. As its maintainer advises,
+its headers are off and :func:`_rate_limit_headers` writes them from ``current_limit``:
+``X-RateLimit-*`` on every limited answer, ``Retry-After`` on a 429 only.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Flask, g, request
+import redis
+from flask import Flask, Response, g, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_limiter import Limiter, RateLimitExceeded
+from limits.errors import StorageError
 
 from scene_weaver import keys
 from scene_weaver.settings import Settings
 
 __all__ = ["rate_limited", "init_limits", "hit", "user_or_address", "client_address", "LIMIT_KINDS"]
+
+log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,9 +111,10 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
         storage_options={"socket_connect_timeout": 2, "socket_timeout": 5},
         key_prefix=keys.rate_limit_prefix(),
         strategy="moving-window",
-        headers_enabled=True,
+        headers_enabled=False,  # written by _rate_limit_headers
         default_limits=[],
     )
+    app.after_request(_rate_limit_headers(limiter))
     # A shared limit's bucket is (key, scope): every view of a kind and the socket share one.
     wrapped: dict[int, Callable[..., Any]] = {}
     for endpoint, view in list(app.view_functions.items()):
@@ -120,6 +132,28 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
         _socket_limit(settings), scope=lambda _endpoint: _counted().kind,
         key_func=lambda: _counted().key)(_count_socket_message)
     return limiter
+
+
+def _rate_limit_headers(limiter: Limiter) -> Callable[[Response], Response]:
+    def add(response: Response) -> Response:
+        current = limiter.current_limit
+        if current is None:
+            return response
+        try:
+            reset_at = current.reset_at
+            remaining = current.remaining
+        except (StorageError, redis.RedisError) as exc:
+            log.warning("rate limit headers left out: %s", exc)
+            return response
+        response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
+        response.headers["X-RateLimit-Remaining"] = str(remaining)
+        response.headers["X-RateLimit-Reset"] = str(reset_at)
+        # Retry-After tells a refused client when to come back; a served one has nothing to retry.
+        if response.status_code == 429:
+            response.headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
+        return response
+
+    return add
 
 
 def hit(app: Flask, kind: str, key: str) -> bool:

@@ -41,8 +41,9 @@ _RATE_HEADERS = {
     "X-RateLimit-Limit": {"schema": {"type": "integer"}},
     "X-RateLimit-Remaining": {"schema": {"type": "integer"}},
     "X-RateLimit-Reset": {"schema": {"type": "integer"}},
-    "Retry-After": {"schema": {"type": "integer"}},
 }
+# Only on refusals (429, and the 503 of an unavailable Redis): an answer served has nothing to retry.
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait before retrying"}}
 _STATIC_DIR = files("swagger_ui") / "static"
 _DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Scene Weaver API</title>
@@ -98,7 +99,7 @@ def _content(value: Any, components: _Components) -> dict[str, Any]:
 
 
 def _error_statuses(op: Operation, has_path_params: bool) -> set[int]:
-    statuses = {503, *op.errors}
+    statuses = {503, *op.errors} if op.uses_redis else set(op.errors)
     if op.auth:
         statuses.add(401)
     if op.admin:
@@ -150,6 +151,10 @@ def _operation(op: Operation, method: str, path_params: list[str], components: _
             "description": _ERROR_TEXT.get(status, "error"),
             "content": {"application/json": {"schema": error_ref}},
         })
+    if "429" in out["responses"]:
+        out["responses"]["429"]["headers"] = {**_RATE_HEADERS, **_RETRY_AFTER}
+    if "503" in out["responses"] and "503" not in {str(s) for s in op.responses}:
+        out["responses"]["503"]["headers"] = _RETRY_AFTER
     return out
 
 

@@ -37,6 +37,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     rate_limit: str | None = None
     description: str = ""
+    uses_redis: bool = True  # False: never answers 503 redis_unavailable
 
 
 def documented(summary: str, tag: str, **kw: Any) -> Callable[[F], F]:

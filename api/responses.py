@@ -11,7 +11,7 @@ from scene_weaver.models import JobStatus, Priority
 __all__ = [
     "ErrorBody", "ErrorResponse", "TokenPair", "AccessToken", "LogoutResponse", "JobLinks",
     "JobAccepted", "JobView", "JobPage", "DryRunResponse", "ParseResponse", "StatsResponse",
-    "HealthResponse", "CacheCleared", "JobEventView",
+    "HealthResponse", "LivenessResponse", "WorkerProcess", "CacheCleared", "JobEventView",
 ]
 
 
@@ -118,22 +118,45 @@ class PromptCacheStats(BaseModel):
     hit_rate: float | None
 
 
+class WorkerProcess(BaseModel):
+    """One live worker process, from its heartbeat."""
+
+    runner_id: str = Field(description="the name its run locks carry: host, pid and a per-process nonce")
+    node: str = Field(description="the Celery node name")
+    queues: list[str]
+    concurrency: int = Field(description="jobs it runs at once (pool threads)")
+    in_flight: int = Field(description="jobs it is running now")
+    sessions_connected: int = Field(description="Semantest sessions it holds open")
+    state: str = Field(description="`running`, or `stopping` while it finishes its jobs before exiting")
+    started_at: str
+    beat_at: str = Field(description="its last heartbeat (its own clock)")
+
+
 class StatsResponse(BaseModel):
     queues: dict[str, int]
     jobs: dict[str, int]
     jobs_counted: int
     prompt_cache: PromptCacheStats
-    workers: int
+    workers: int = Field(description="worker processes with a live heartbeat that take jobs")
+    workers_stopping: int = Field(description="worker processes finishing their jobs before they exit")
+    jobs_in_flight: int = Field(description="jobs the live worker processes are running")
+    worker_processes: list[WorkerProcess]
     breaker: dict[str, Any]
     generated_at: str
 
 
 class HealthResponse(BaseModel):
-    status: str
+    status: str = Field(description="`ok` (200) or `unavailable` (503)")
     redis: str
-    workers: int
+    workers: int = Field(description="worker processes with a live heartbeat that take jobs")
+    workers_stopping: int = Field(description="worker processes finishing their jobs before they exit")
+    jobs_in_flight: int = Field(description="jobs the live worker processes are running")
     semantest: Any
-    failing: list[str] | None = None
+    failing: list[str] | None = Field(None, description="what fails: `redis`, `workers`, `semantest`")
+
+
+class LivenessResponse(BaseModel):
+    status: str = Field(description="always `ok`: the API process answers")
 
 
 class CacheCleared(BaseModel):

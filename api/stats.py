@@ -9,13 +9,14 @@ from flask_jwt_extended import jwt_required
 
 from scene_weaver import keys
 from scene_weaver.clock import utc_now_iso
+from scene_weaver.heartbeats import HeartbeatStore, fleet_summary
 from scene_weaver.redis_text import decode_hash
 from scene_weaver.semantest.status import semantest_status
-from workers.dispatch import live_workers, queue_depths
+from workers.dispatch import queue_depths
 
 from .caching import STATS_TTL, cached_json
 from .openapi_meta import documented
-from .responses import StatsResponse
+from .responses import StatsResponse, WorkerProcess
 from .services import services
 
 __all__ = ["bp", "STATS_CACHE", "STATUS_SAMPLE"]
@@ -31,13 +32,17 @@ def _stats() -> dict[str, Any]:
     counters = {name: int(value) for name, value in decode_hash(svc.redis.hgetall(keys.counters())).items()}
     hits, misses = counters.get("prompt_cache_hits", 0), counters.get("prompt_cache_misses", 0)
     jobs, counted = svc.jobs.count_by_status(STATUS_SAMPLE)
+    live = HeartbeatStore(svc.redis).live()
+    # Job ids stay out: any user may read /stats, and the jobs are other users'.
+    processes = [WorkerProcess.model_validate(h.model_dump()).model_dump(mode="json") for h in live]
     return {
         "queues": queue_depths(svc.redis),
         "jobs": jobs,
         "jobs_counted": counted,
         "prompt_cache": {"hits": hits, "misses": misses,
                          "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None},
-        "workers": live_workers(svc.celery, timeout=0.5),
+        **fleet_summary(live),
+        "worker_processes": processes,
         "breaker": semantest_status(svc.redis, svc.settings)["breaker"],
         "generated_at": utc_now_iso(),
     }

@@ -111,3 +111,13 @@ def config() -> str:
 def rate_limit_prefix() -> str:
     """Prefix for flask-limiter's storage keys."""
     return f"{PREFIX}limits"
+
+
+def worker_heartbeat(runner_id: str) -> str:
+    """String (JSON, expires): a worker process's heartbeat, renewed every few seconds."""
+    return f"{PREFIX}worker:{runner_id}"
+
+
+def worker_heartbeats() -> str:
+    """Sorted set: the runner id of every worker process, scored by its heartbeat's expiry (Redis time)."""
+    return f"{PREFIX}workers"

@@ -151,6 +151,13 @@ class Settings(BaseSettings):
     visibility_timeout: Int = Field(
         3600, validation_alias="VISIBILITY_TIMEOUT",
         description="broker redelivery timeout (s); must be larger than `JOB_TIME_LIMIT`")
+    worker_heartbeat_interval: Float = Field(
+        2.0, gt=0, validation_alias="WORKER_HEARTBEAT_INTERVAL",
+        description="how often each worker process renews its heartbeat in Redis (s)")
+    worker_heartbeat_ttl: Float = Field(
+        10.0, gt=0, validation_alias="WORKER_HEARTBEAT_TTL",
+        description="life of a heartbeat (s): a worker process silent this long is gone for `/health`; "
+                    "at least twice `WORKER_HEARTBEAT_INTERVAL`")
 
     # API
     jwt_secret_key: str = Field(
@@ -218,6 +225,13 @@ class Settings(BaseSettings):
     def _redelivery_after_the_time_limit(self) -> Settings:
         if self.visibility_timeout <= self.job_time_limit:
             raise ConfigurationError("VISIBILITY_TIMEOUT must exceed JOB_TIME_LIMIT")
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeat_outlives_a_missed_beat(self) -> Settings:
+        # One late beat (a busy machine, a slow Redis) must not make a live worker look dead.
+        if self.worker_heartbeat_ttl < 2 * self.worker_heartbeat_interval:
+            raise ConfigurationError("WORKER_HEARTBEAT_TTL must be at least twice WORKER_HEARTBEAT_INTERVAL")
         return self
 
     @classmethod

@@ -13,7 +13,7 @@ from scene_weaver.settings import Settings
 from .app import create_celery
 from .queues import DELIVER_WEBHOOK, PROCESS_SCENE, QUEUES, WEBHOOK_QUEUE, queue_for
 
-__all__ = ["enqueue_job", "enqueue_webhook", "queue_depths", "live_workers", "producer"]
+__all__ = ["enqueue_job", "enqueue_webhook", "queue_depths", "producer"]
 
 
 def enqueue_job(app: Celery, job_id: str, priority: Priority) -> None:
@@ -27,11 +27,6 @@ def enqueue_webhook(app: Celery, url: str, body: str) -> None:
 def queue_depths(redis_client: Any) -> dict[str, int]:
     """Messages waiting per queue (the Redis transport keeps each queue in a list)."""
     return {queue.name: int(redis_client.llen(queue.name)) for queue in QUEUES}
-
-
-def live_workers(app: Celery, timeout: float = 1.0) -> int:
-    replies = app.control.ping(timeout=timeout) or []
-    return len(replies)
 
 
 def producer(settings: Settings) -> Celery:

@@ -1,10 +1,12 @@
 """The module the ``celery`` command loads: ``celery -A workers.main worker``.
 
-Building the app reads the settings but connects to nothing.
+Building the app reads the settings but connects to nothing. Importing the heartbeat
+connects it to the worker's signals; it starts only when a worker is ready.
 """
 
 from scene_weaver.settings import Settings
 
+from . import heartbeat  # noqa: F401  (connects the heartbeat to Celery's worker signals)
 from .app import create_celery
 
 app = create_celery(Settings.from_env())

@@ -81,6 +81,20 @@ def test_process_limit_counts_dry_runs_too(limited: FlaskClient) -> None:
     assert codes == [200, 202, 429]
 
 
+def test_retry_after_only_on_the_refusal(limited: FlaskClient) -> None:
+    demo = login(limited)
+    scene = {"speaker": "Evan", "dialogue": "Hello"}
+    served = [limited.post("/v1/process", json=scene, headers=demo) for _ in range(2)]
+    refused = limited.post("/v1/process", json=scene, headers=demo)
+    assert [r.status_code for r in served] == [202, 202] and refused.status_code == 429
+    for response in served:
+        # A 202 tells the client how much is left, and nothing about retrying.
+        assert "Retry-After" not in response.headers
+        assert response.headers["X-RateLimit-Limit"] == "2" and "X-RateLimit-Reset" in response.headers
+    assert served[1].headers["X-RateLimit-Remaining"] == "0"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+
+
 def _socket(base: str, token: str) -> websocket.WebSocket:
     """A socket that authenticates by message (no token in the URL for the limiter to find)."""
     ws = websocket.create_connection(f"{base}/v1/ws", timeout=10)

@@ -84,6 +84,14 @@ def test_openapi_documents_every_route(client: FlaskClient, app: Flask) -> None:
     listing = {p["name"] for p in spec["paths"]["/v1/jobs"]["get"]["parameters"]}
     assert {"limit", "cursor", "offset", "status"} <= listing
     assert spec["paths"]["/health"]["get"]["security"] == []
+    assert set(spec["paths"]["/health"]["get"]["responses"]) == {"200", "503"}
+    # Liveness never consults Redis, so it has no 503 to document.
+    assert set(spec["paths"]["/health/live"]["get"]["responses"]) == {"200"}
+    # Retry-After is documented where it is sent: on refusals, not on the 202.
+    assert "Retry-After" not in process["responses"]["202"]["headers"]
+    assert "X-RateLimit-Remaining" in process["responses"]["202"]["headers"]
+    assert "Retry-After" in process["responses"]["429"]["headers"]
+    assert "Retry-After" in process["responses"]["503"]["headers"]
 
 
 def test_docs_page_is_self_contained(client: FlaskClient) -> None:

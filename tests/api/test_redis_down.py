@@ -1,4 +1,4 @@
-"""A stopped Redis gives 503 with Retry-After on every route, never a 500."""
+"""A stopped Redis gives 503 with Retry-After on every route, never a 500; liveness still answers."""
 
 from __future__ import annotations
 
@@ -33,4 +33,7 @@ def test_redis_outage_is_503(tmp_path: Path) -> None:
         assert response.get_json()["error"]["code"] == "redis_unavailable"
         assert response.headers["Retry-After"]
     health = client.get("/health")
-    assert health.status_code == 503 and "redis" in health.get_json()["failing"]
+    assert health.status_code == 503 and health.get_json()["failing"] == ["redis", "workers"]
+    # The process itself is fine: an orchestrator must not restart it for Redis's sake.
+    live = client.get("/health/live")
+    assert live.status_code == 200 and live.get_json() == {"status": "ok"}

@@ -55,13 +55,16 @@ def _submit(stack: Stack, token: str, **extra: Any) -> str:
 
 def test_rate_limit_holds_across_two_gunicorn_workers(live: Stack) -> None:
     token = live.login()
-    codes = []
+    answers = []
     for _ in range(8):
         # A new connection each time, so the requests spread over both workers.
         with requests.Session() as session:
-            codes.append(session.post(f"{live.base}/v1/parse", json={"script": "[0001] A: <<b>>"},
-                                      headers={**_auth(token), "Connection": "close"}, timeout=10).status_code)
-    assert codes == [200] * 5 + [429] * 3
+            answers.append(session.post(f"{live.base}/v1/parse", json={"script": "[0001] A: <<b>>"},
+                                        headers={**_auth(token), "Connection": "close"}, timeout=10))
+    assert [a.status_code for a in answers] == [200] * 5 + [429] * 3
+    # Retry-After on the refusals only; the remaining count on every answer.
+    assert [a.headers.get("Retry-After") is not None for a in answers] == [False] * 5 + [True] * 3
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers[:5]] == ["4", "3", "2", "1", "0"]
 
 
 def _sse(stack: Stack, token: str, job_id: str, last_id: str | None, stop_after: int | None) -> list[dict[str, Any]]:
