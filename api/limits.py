@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import redis
@@ -149,7 +150,7 @@ def _rate_limit_headers(limiter: Limiter) -> Callable[[Response], Response]:
         response.headers["X-RateLimit-Remaining"] = str(remaining)
         response.headers["X-RateLimit-Reset"] = str(reset_at)
         # Retry-After tells a refused client when to come back; a served one has nothing to retry.
-        if response.status_code == 429:
+        if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
             response.headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
         return response
 

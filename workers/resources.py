@@ -55,7 +55,7 @@ def sessions_connected() -> int:
 
 
 def context() -> JobContext:
-    global _context, _pool  # noqa: PLW0603 - this process's singletons, made on first use, never at import
+    global _context, _pool
     if _context is not None:
         return _context
     with _lock:
@@ -76,7 +76,7 @@ def context() -> JobContext:
 
 @worker_shutdown.connect
 def close(**_: object) -> None:
-    global _context, _pool  # noqa: PLW0603 - see context()
+    global _context, _pool
     with _lock:
         if _pool is not None:
             _pool.close()
