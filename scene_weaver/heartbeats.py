@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from . import keys
 from .redis_text import decode
 
-__all__ = ["Heartbeat", "HeartbeatStore", "fleet_summary", "RETENTION", "MAX_LISTED", "RUNNING", "STOPPING"]
+__all__ = ["Heartbeat", "HeartbeatStore", "fleet_summary", "RETENTION", "MAX_LISTED", "RUNNING", "STOPPING", "WorkerState"]
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,9 @@ RETENTION = 3600.0
 # The most worker processes a reader looks at (the newest beats first): a bound, not a plan.
 MAX_LISTED = 1000
 
-RUNNING: Final = "running"
-STOPPING: Final = "stopping"
+WorkerState = Literal["running", "stopping"]
+RUNNING: Final[WorkerState] = "running"
+STOPPING: Final[WorkerState] = "stopping"
 
 _BEAT = """
 local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -62,7 +63,7 @@ class Heartbeat(BaseModel):
     in_flight: int
     job_ids: tuple[str, ...] = ()
     sessions_connected: int = 0
-    state: Literal["running", "stopping"] = RUNNING
+    state: WorkerState = RUNNING
     started_at: str
     beat_at: str
 

@@ -21,7 +21,7 @@ import redis
 from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown, worker_shutting_down
 
 from scene_weaver.clock import utc_now_iso
-from scene_weaver.heartbeats import RUNNING, STOPPING, Heartbeat, HeartbeatStore
+from scene_weaver.heartbeats import RUNNING, STOPPING, Heartbeat, HeartbeatStore, WorkerState
 from scene_weaver.settings import Settings
 
 from . import resources
@@ -70,7 +70,7 @@ class Heartbeater:
         self.jobs = jobs
         self.sessions = sessions
         self.started_at = utc_now_iso()
-        self.state = RUNNING
+        self.state: WorkerState = RUNNING
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="worker-heartbeat", daemon=True)
 
