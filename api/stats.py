@@ -7,10 +7,9 @@ from typing import Any
 from flask import Blueprint, Response
 from flask_jwt_extended import jwt_required
 
-from scene_weaver import keys
 from scene_weaver.clock import utc_now_iso
 from scene_weaver.heartbeats import HeartbeatStore, fleet_summary
-from scene_weaver.redis_text import decode_hash
+from scene_weaver.prompt_cache import PromptCache
 from scene_weaver.semantest.status import semantest_status
 from workers.dispatch import queue_depths
 
@@ -29,8 +28,6 @@ STATUS_SAMPLE = 10_000  # the newest jobs counted by status; the answer is cache
 
 def _stats() -> dict[str, Any]:
     svc = services()
-    counters = {name: int(value) for name, value in decode_hash(svc.redis.hgetall(keys.counters())).items()}
-    hits, misses = counters.get("prompt_cache_hits", 0), counters.get("prompt_cache_misses", 0)
     jobs, counted = svc.jobs.count_by_status(STATUS_SAMPLE)
     live = HeartbeatStore(svc.redis).live()
     # Job ids stay out: any user may read /stats, and the jobs are other users'.
@@ -39,8 +36,7 @@ def _stats() -> dict[str, Any]:
         "queues": queue_depths(svc.redis),
         "jobs": jobs,
         "jobs_counted": counted,
-        "prompt_cache": {"hits": hits, "misses": misses,
-                         "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None},
+        "prompt_cache": PromptCache(svc.redis).hit_rate(),
         **fleet_summary(live),
         "worker_processes": processes,
         "breaker": semantest_status(svc.redis, svc.settings)["breaker"],

@@ -9,11 +9,13 @@ import redis
 
 from . import keys
 from .models import Scene, WovenPrompt
+from .redis_text import decode
 from .weaving import weave_scene
 
 __all__ = ["PromptCache"]
 
 PROMPT_TTL_SECONDS = 24 * 3600
+HITS, MISSES = "prompt_cache_hits", "prompt_cache_misses"
 
 
 class PromptCache:
@@ -31,9 +33,16 @@ class PromptCache:
         key = self.key_for(scene, style, max_length)
         cached = self.client.get(key)
         if cached:
-            self.client.hincrby(keys.counters(), "prompt_cache_hits", 1)
+            self.client.hincrby(keys.counters(), HITS, 1)
             return WovenPrompt.model_validate_json(cached)
-        self.client.hincrby(keys.counters(), "prompt_cache_misses", 1)
+        self.client.hincrby(keys.counters(), MISSES, 1)
         woven = weave_scene(scene, style=style, max_length=max_length)
         self.client.set(key, woven.model_dump_json(), ex=self.ttl)
         return woven
+
+    def hit_rate(self) -> dict[str, int | float | None]:
+        """Hits and misses since the counters began, and the share of hits (None before any lookup)."""
+        hits, misses = (int(decode(value)) if value is not None else 0
+                        for value in self.client.hmget(keys.counters(), [HITS, MISSES]))
+        total = hits + misses
+        return {"hits": hits, "misses": misses, "hit_rate": round(hits / total, 4) if total else None}
