@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
@@ -30,6 +31,10 @@ from .submission import submit_scene, validate_scene_request
 __all__ = ["bp", "job_view", "accepted_view", "job_visible_to", "visible_job"]
 
 bp = Blueprint("jobs", __name__)
+
+# What JobStore.new_id makes (uuid4 hex). Checked before any Redis call: "<id>:events" would
+# otherwise read another key type (WRONGTYPE) and look like a Redis failure.
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 _IMAGE = RawContent("image/png", {"type": "string", "format": "binary"}, "the generated image")
 
@@ -85,7 +90,7 @@ def accepted_view(job: Job) -> dict[str, Any]:
 
 def job_visible_to(user: User, job_id: Any) -> Job:
     """The job if ``user`` may see it; another user's job is a 404, never a 403."""
-    valid = isinstance(job_id, str) and 0 < len(job_id) <= 64
+    valid = isinstance(job_id, str) and _JOB_ID.fullmatch(job_id) is not None
     job = services().jobs.get(job_id) if valid else None
     if job is None or (job.owner != user.username and not user.is_admin):
         raise NotFound(f"job {job_id} not found", code="job_not_found")

@@ -86,18 +86,18 @@ def test_every_secret_in_the_repository_is_refused_by_the_installed_package() ->
 
 @pytest.mark.parametrize("value", KNOWN)
 def test_production_refuses_to_start_with_a_published_jwt_secret(value: str) -> None:
-    with pytest.raises(ConfigurationError, match="JWT_SECRET_KEY .*published"):
+    with pytest.raises(ConfigurationError, match="JWT_SECRET_KEY"):
         create_app(_production(JWT_SECRET_KEY=value))
 
 
 @pytest.mark.parametrize("value", KNOWN)
 def test_production_refuses_a_published_webhook_secret(value: str) -> None:
-    with pytest.raises(ConfigurationError, match="WEBHOOK_SECRET .*published"):
+    with pytest.raises(ConfigurationError, match="WEBHOOK_SECRET"):
         create_app(_production(JWT_SECRET_KEY=secrets.token_urlsafe(48), WEBHOOK_SECRET=value))
 
 
 def test_production_refuses_the_old_compose_default_naming_the_variable() -> None:
-    with pytest.raises(ConfigurationError, match="JWT_SECRET_KEY"):
+    with pytest.raises(ConfigurationError, match="JWT_SECRET_KEY is published"):
         create_app(_production(JWT_SECRET_KEY="change-me-to-at-least-32-random-bytes-please"))
 
 
