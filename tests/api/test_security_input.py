@@ -7,18 +7,26 @@ cursor that decodes to "nan", a job id with ``:events`` appended, the largest st
 from __future__ import annotations
 
 import json
+import secrets
 import struct
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import websocket
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from .conftest import login, submit
+from api import create_app
+from scene_weaver import keys
+from scene_weaver.settings import Settings
+from scene_weaver.users import UserStore
+
+from .conftest import SCENE, login, submit
 
 DEEP = b"[" * 100_000
 DEEP_OBJECT = b'{"a":' * 50_000
@@ -159,3 +167,17 @@ def test_largest_last_event_id_is_a_client_error(client: FlaskClient) -> None:
     assert _error(response) == (422, "invalid_event_id")
     response = client.get(f"/v1/jobs/{job_id}/events?last_event_id={LARGEST_STREAM_ID}", headers=headers)
     assert _error(response)[0] == 422
+
+
+@pytest.mark.parametrize("url", ["http://2130706433/", "http://0x7f000001/", "http://127.1/", "http://0177.0.0.1/",
+                                 "http://[64:ff9b::7f00:1]/", "http://[2002:7f00:1::]/", "http://[::127.0.0.1]/"])
+def test_webhook_urls_in_numeric_spellings_are_refused_at_submit_in_production(
+        redis_url: str, tmp_path: Path, redis_client: redis.Redis, url: str) -> None:
+    settings = Settings.from_env({"SCENE_WEAVER_ENV": "production", "REDIS_URL": redis_url,
+                                  "SCENE_WEAVER_HOME": str(tmp_path), "JWT_SECRET_KEY": secrets.token_urlsafe(48)})
+    client = create_app(settings).test_client()
+    UserStore(redis_client, rounds=4).add("alice", "alice-password")
+    headers = login(client, "alice", "alice-password")
+    response = client.post("/v1/process", json={**SCENE, "webhook_url": url}, headers=headers)
+    assert _error(response) == (422, "webhook_url_refused")
+    assert redis_client.zcard(keys.user_jobs("alice")) == 0
