@@ -113,7 +113,9 @@ def _dry_run(raw: dict[str, Any]) -> Response:
         return {"prompt": woven.text, "negative": woven.negative, "style": woven.style,
                 "content_hash": woven.content_hash, "analysis": woven.analysis}
 
-    name = content_key("dryrun", [scene.model_dump(mode="json"), config.default_style, config.prompt_max_length])
+    # Per user: a shared entry's X-Cache: HIT would tell one user what another wove.
+    name = content_key("dryrun", [current_user().username, scene.model_dump(mode="json"), config.default_style,
+                                  config.prompt_max_length])
     return cached_json(name, DRY_RUN_TTL, weave)
 
 
@@ -130,7 +132,7 @@ def process() -> tuple[Response, int] | Response:
     raw = json_body()
     if parse_query(ProcessQuery).dry_run:
         return _dry_run(raw)
-    submission = submit_scene(services(), current_user().username, raw,
+    submission = submit_scene(services(), current_user(), raw,
                               idempotency_key=request.headers.get(idempotency.HEADER))
     response = jsonify(accepted_view(submission.job))
     if not submission.created:

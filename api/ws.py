@@ -163,7 +163,7 @@ class _Session:
         key = message.get("idempotency_key")
         if not limits.hit(current_app, "process", f"user:{self.user.username}"):
             raise SceneWeaverError("rate limit exceeded for process", code="rate_limited")
-        submission = submit_scene(self.svc, self.user.username, scene,
+        submission = submit_scene(self.svc, self.user, scene,
                                   idempotency_key=str(key) if key is not None else None)
         self.send({"type": "accepted", "created": submission.created, "job": accepted_view(submission.job)})
         self.subscribe({"job_id": submission.job.job_id, "after": "0"})

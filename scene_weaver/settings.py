@@ -199,6 +199,18 @@ class Settings(BaseSettings):
     webhook_timeout: Float = Field(5.0, validation_alias="WEBHOOK_TIMEOUT",
                                    description="timeout of one webhook delivery (s)")
 
+    # Who may jump the queue
+    high_priority_allowed: CommaList | None = Field(
+        None, validation_alias="HIGH_PRIORITY_ALLOWED",
+        description="who may submit `priority: high`, comma-separated: user names, `role:admin`, `role:user`, "
+                    "or `*` for everyone; unset: everyone in development, `role:admin` in production")
+
+    def may_submit_high_priority(self, username: str, role: str) -> bool:
+        allowed = self.high_priority_allowed
+        if allowed is None:
+            allowed = ("role:admin",) if self.production else ("*",)
+        return "*" in allowed or username in allowed or f"role:{role}" in allowed
+
     @field_validator("env", mode="before")
     @classmethod
     def _known_mode(cls, value: object) -> str:
