@@ -124,7 +124,7 @@ def _dry_run(raw: dict[str, Any]) -> Response:
             body=ProcessRequest, query=ProcessQuery,
             headers=(("Idempotency-Key", "repeat a submission safely: same key and body give the same job"),),
             responses={202: JobAccepted, 200: (JobAccepted, DryRunResponse)},
-            errors=(409,), rate_limit="process",
+            errors=(403, 409), rate_limit="process",
             description="200 answers a dry run, or a repeated Idempotency-Key with the job it made.")
 @rate_limited("process")
 @jwt_required()
