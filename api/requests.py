@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from scene_weaver.errors import SceneWeaverError
 
 __all__ = ["json_body", "loads_json", "parse_body", "parse_query", "UnsupportedMediaType", "InvalidJson",
-           "MAX_JSON_DEPTH"]
+           "JsonTooDeep", "MAX_JSON_DEPTH"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,6 +31,10 @@ class UnsupportedMediaType(SceneWeaverError):
 class InvalidJson(SceneWeaverError):
     code = "invalid_json"
     http_status = 400
+
+
+class JsonTooDeep(InvalidJson):
+    """Nested deeper than ``MAX_JSON_DEPTH``: refused before the decoder runs."""
 
 
 def _too_deep(data: bytes) -> bool:
@@ -52,7 +56,7 @@ def loads_json(data: str | bytes, what: str = "the body") -> Any:
     """``data`` decoded; ``InvalidJson`` when it is not JSON, not UTF-8, or nested too deep."""
     raw = data.encode() if isinstance(data, str) else data
     if _too_deep(raw):
-        raise InvalidJson(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels",
+        raise JsonTooDeep(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels",
                           details={"max_depth": MAX_JSON_DEPTH})
     try:
         return json.loads(raw)

@@ -39,7 +39,7 @@ from . import limits
 from .auth import user_from_token
 from .errors import validation_details
 from .jobs import accepted_view, job_visible_to
-from .requests import InvalidJson, loads_json
+from .requests import InvalidJson, JsonTooDeep, loads_json
 from .services import Services, services
 from .streams import BLOCK_CEILING_MS, check_event_id
 from .submission import submit_scene
@@ -77,10 +77,8 @@ def _decode(raw: str | bytes) -> Any:
                               INVALID_PAYLOAD) from None
     try:
         return loads_json(raw, "the message")
-    except InvalidJson as exc:
-        if exc.details and "max_depth" in exc.details:
-            raise _Unreadable(exc, UNSUPPORTED_DATA) from None
-        raise
+    except JsonTooDeep as exc:
+        raise _Unreadable(exc, UNSUPPORTED_DATA) from None
 
 
 class _Session:

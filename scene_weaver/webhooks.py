@@ -70,7 +70,7 @@ class DeliveryFailed(SceneWeaverError):
 
 
 _HOST_NAME = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*\.?$")
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _deny_list(settings: Settings) -> tuple[str, ...]:
     return settings.webhook_deny if settings.webhook_deny is not None else default_deny_list(settings)
 
 
-def _literal_address(host: str) -> IPAddress | None:
+def _literal_address(host: str) -> _IPAddress | None:
     """The address a numeric host names, in any spelling a resolver accepts; None for a name."""
     try:
         return ipaddress.ip_address(host)
@@ -100,8 +100,8 @@ def _literal_address(host: str) -> IPAddress | None:
         return None
 
 
-def _denied_address(address: str | IPAddress, deny: Iterable[str]) -> bool:
-    ip = address if isinstance(address, IPAddress) else ipaddress.ip_address(address)
+def _denied_address(address: str | _IPAddress, deny: Iterable[str]) -> bool:
+    ip = address if isinstance(address, _IPAddress) else ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     for entry in deny:
