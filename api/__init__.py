@@ -1,5 +1,5 @@
-"""The Flask API: thin views over validation, Redis writes and enqueueing."""
+"""The Flask API: thin views over validation, Redis writes and enqueueing.
 
-from .app import create_app
-
-__all__ = ["create_app"]
+The app factory is ``api.app.create_app`` (gunicorn serves ``api.wsgi:app``). This package
+imports nothing itself, so gunicorn's config (``api.gunicorn_conf``) loads without the app.
+"""

@@ -16,6 +16,7 @@ from workers.dispatch import producer
 
 from . import auth, caching, config, events, health, jobs, openapi, parse, stats, ws
 from .errors import register_error_handlers
+from .headers import init_security_headers
 from .limits import init_limits
 from .services import Services
 
@@ -53,6 +54,7 @@ def create_app(
     )
     auth.init_jwt(app, settings)
     register_error_handlers(app)
+    init_security_headers(app)
     for blueprint in API_BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix="/v1")
         app.register_blueprint(blueprint, url_prefix="", name=f"{blueprint.name}_bare")

@@ -1,4 +1,10 @@
-"""Login, refresh and logout with flask-jwt-extended; revoked tokens live in Redis."""
+"""Login, refresh and logout with flask-jwt-extended; revoked tokens live in Redis.
+
+HTTP routes read the token from the ``Authorization`` header only: a token in a URL ends up
+in access logs, proxies and browser history. The WebSocket, which a browser cannot open
+with a header, reads ``?token=`` itself (``user_from_token``); gunicorn's access log
+redacts it (``api/gunicorn_conf.py``).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from flask_jwt_extended import (
     get_jwt_identity,
     jwt_required,
 )
-from flask_jwt_extended.exceptions import JWTExtendedException
+from flask_jwt_extended.exceptions import JWTDecodeError, JWTExtendedException
 
 from scene_weaver import keys
 from scene_weaver.errors import AuthError, SceneWeaverError
@@ -49,8 +55,7 @@ def init_jwt(app: Flask, settings: Settings) -> JWTManager:
         JWT_SECRET_KEY=settings.jwt_secret_key,
         JWT_ALGORITHM="HS256",
         JWT_DECODE_ALGORITHMS=["HS256"],
-        JWT_TOKEN_LOCATION=["headers", "query_string"],
-        JWT_QUERY_STRING_NAME="token",
+        JWT_TOKEN_LOCATION=["headers"],
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.jwt_access_expires),
         JWT_REFRESH_TOKEN_EXPIRES=timedelta(seconds=settings.jwt_refresh_expires),
     )
@@ -58,6 +63,8 @@ def init_jwt(app: Flask, settings: Settings) -> JWTManager:
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+        # The first check of every verified token: one that cannot expire or be revoked is invalid.
+        _require_claims(payload)
         return bool(services().redis.exists(keys.token_blocklist(payload["jti"])))
 
     @jwt.unauthorized_loader
@@ -85,6 +92,17 @@ def init_jwt(app: Flask, settings: Settings) -> JWTManager:
         return services().users.get(payload["sub"])
 
     return jwt
+
+
+# A token this API signs always has these; without exp it never expires, without jti it
+# cannot be revoked (logout would have nothing to block).
+REQUIRED_CLAIMS = ("exp", "jti", "sub")
+
+
+def _require_claims(payload: dict[str, Any]) -> None:
+    for claim in REQUIRED_CLAIMS:
+        if payload.get(claim) in (None, ""):
+            raise JWTDecodeError(f"Missing claim: {claim}")
 
 
 def _invalid_code(reason: str) -> str:
@@ -118,6 +136,10 @@ def user_from_token(token: str) -> User:
         raise AuthError("the token has expired; refresh or log in again", code="token_expired") from None
     except (pyjwt.InvalidTokenError, JWTExtendedException) as exc:
         raise AuthError(str(exc) or "invalid token", code="invalid_token") from None
+    try:
+        _require_claims(payload)
+    except JWTDecodeError as exc:
+        raise AuthError(str(exc), code="invalid_token") from None
     if payload.get("type") != "access":
         raise AuthError("an access token is required", code="invalid_token")
     svc = services()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
@@ -30,7 +31,10 @@ from .submission import submit_scene, validate_scene_request
 __all__ = ["bp", "job_view", "accepted_view", "job_visible_to", "visible_job"]
 
 bp = Blueprint("jobs", __name__)
-_MAX_JOB_ID_LENGTH = 64  # as documented for path parameters (openapi.py); bounds the key looked up
+
+# What JobStore.new_id makes (uuid4 hex). Checked before any Redis call: "<id>:events" would
+# otherwise read another key type (WRONGTYPE) and look like a Redis failure.
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 _IMAGE = RawContent("image/png", {"type": "string", "format": "binary"}, "the generated image")
 
@@ -86,7 +90,7 @@ def accepted_view(job: Job) -> dict[str, Any]:
 
 def job_visible_to(user: User, job_id: Any) -> Job:
     """The job if ``user`` may see it; another user's job is a 404, never a 403."""
-    valid = isinstance(job_id, str) and 0 < len(job_id) <= _MAX_JOB_ID_LENGTH
+    valid = isinstance(job_id, str) and _JOB_ID.fullmatch(job_id) is not None
     job = services().jobs.get(job_id) if valid else None
     if job is None or (job.owner != user.username and not user.is_admin):
         raise NotFound(f"job {job_id} not found", code="job_not_found")
@@ -109,7 +113,9 @@ def _dry_run(raw: dict[str, Any]) -> Response:
         return {"prompt": woven.text, "negative": woven.negative, "style": woven.style,
                 "content_hash": woven.content_hash, "analysis": woven.analysis}
 
-    name = content_key("dryrun", [scene.model_dump(mode="json"), config.default_style, config.prompt_max_length])
+    # Per user: a shared entry's X-Cache: HIT would tell one user what another wove.
+    name = content_key("dryrun", [current_user().username, scene.model_dump(mode="json"), config.default_style,
+                                  config.prompt_max_length])
     return cached_json(name, DRY_RUN_TTL, weave)
 
 
@@ -118,7 +124,7 @@ def _dry_run(raw: dict[str, Any]) -> Response:
             body=ProcessRequest, query=ProcessQuery,
             headers=(("Idempotency-Key", "repeat a submission safely: same key and body give the same job"),),
             responses={202: JobAccepted, 200: (JobAccepted, DryRunResponse)},
-            errors=(409,), rate_limit="process",
+            errors=(403, 409), rate_limit="process",
             description="200 answers a dry run, or a repeated Idempotency-Key with the job it made.")
 @rate_limited("process")
 @jwt_required()
@@ -126,7 +132,7 @@ def process() -> tuple[Response, int] | Response:
     raw = json_body()
     if parse_query(ProcessQuery).dry_run:
         return _dry_run(raw)
-    submission = submit_scene(services(), current_user().username, raw,
+    submission = submit_scene(services(), current_user(), raw,
                               idempotency_key=request.headers.get(idempotency.HEADER))
     response = jsonify(accepted_view(submission.job))
     if not submission.created:

@@ -26,7 +26,7 @@ _ERROR_TEXT = {
     400: "malformed request (bad JSON, bad upgrade)",
     401: "missing, invalid, expired or revoked token (codes: missing_token, invalid_token, invalid_signature, "
          "invalid_algorithm, token_expired, token_revoked, unknown_user, invalid_credentials)",
-    403: "admins only (admin_required)",
+    403: "not allowed (admin_required; priority_not_allowed for priority high)",
     404: "not found; another user's job is also a 404 (job_not_found)",
     409: "conflict (idempotency_conflict, idempotency_in_progress, job_finished)",
     413: "body larger than MAX_BODY_BYTES (payload_too_large)",
@@ -35,8 +35,7 @@ _ERROR_TEXT = {
     429: "rate limited (rate_limited); see Retry-After and X-RateLimit-* headers",
     503: "Redis is unavailable (redis_unavailable); see Retry-After",
 }
-_URI_TOO_LONG = {"description": "request line too long (answered by gunicorn before the app)",
-                 "content": {"text/html": {"schema": {"type": "string"}}}}
+_URI_TOO_LONG_TEXT = "request line too long (answered by gunicorn before the app, same error model: uri_too_long)"
 _RATE_HEADERS = {
     "X-RateLimit-Limit": {"schema": {"type": "integer"}},
     "X-RateLimit-Remaining": {"schema": {"type": "integer"}},
@@ -145,7 +144,8 @@ def _operation(op: Operation, method: str, path_params: list[str], components: _
             out["responses"][str(status)]["headers"] = _RATE_HEADERS
     error_ref = components.ref(ErrorResponse, "serialization")
     if op.query is not None:
-        out["responses"]["414"] = _URI_TOO_LONG
+        out["responses"]["414"] = {"description": _URI_TOO_LONG_TEXT,
+                                    "content": {"application/json": {"schema": error_ref}}}
     for status in sorted(_error_statuses(op, bool(path_params))):
         out["responses"].setdefault(str(status), {
             "description": _ERROR_TEXT.get(status, "error"),

@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from scene_weaver.jobs import Job
+from scene_weaver.models import Priority
+from scene_weaver.users import User
 from scene_weaver.webhooks import check_url
 from workers.dispatch import enqueue_job
 
 from . import idempotency
+from .auth import Forbidden
 from .schemas import ProcessRequest
 from .services import Services
 
@@ -35,20 +38,25 @@ def validate_scene_request(raw: dict[str, Any]) -> ProcessRequest:
 
 def submit_scene(
     svc: Services,
-    username: str,
+    user: User,
     raw: dict[str, Any],
     *,
     idempotency_key: str | None = None,
 ) -> Submission:
-    """Make one job of the scene request ``raw`` for ``username`` and enqueue it.
+    """Make one job of the scene request ``raw`` for ``user`` and enqueue it.
 
     ``raw`` is the request body as the caller sent it (a ``ProcessRequest``). With an
     ``idempotency_key``, the same key and body give back the first request's job
     (``created`` False) and a different body is a ``Conflict``. Nothing is written when
     validation fails (``ValidationError``, or ``InvalidInput`` for an undrawable scene, a
-    refused webhook URL or a malformed key). The job is enqueued at its priority.
+    refused webhook URL or a malformed key) or the user may not ask for its priority
+    (``Forbidden``, code ``priority_not_allowed``). The job is enqueued at its priority.
     """
     body = validate_scene_request(raw)
+    if body.priority == Priority.HIGH and not svc.settings.may_submit_high_priority(user.username, user.role):
+        raise Forbidden("you may not submit high-priority jobs (HIGH_PRIORITY_ALLOWED)",
+                        code="priority_not_allowed", details={"field": "priority"})
+    username = user.username
     if body.webhook_url:
         check_url(body.webhook_url, svc.settings)
     job_id = svc.jobs.new_id()

@@ -12,17 +12,23 @@ Protocol (JSON text messages):
 
 The server sends ``{"type": "ping"}`` every ``STREAM_KEEPALIVE`` seconds (and protocol pings).
 New events are read with XREAD BLOCK over every subscribed stream in this socket's thread.
+
+A message that is not JSON gets an ``invalid_json`` error; one that cannot be a message at
+all closes the socket: a binary frame that is not UTF-8 with 1007, JSON nested deeper than
+``MAX_JSON_DEPTH`` with 1003 (each after an ``invalid_json`` error). An unexpected failure
+closes it with 1011; nothing is ever answered with an HTTP response inside the socket.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
 import redis
 from flask import Blueprint, current_app, request
-from flask_sock import Sock
+from flask_sock import ConnectionClosed, Sock
 from pydantic import ValidationError
 
 from scene_weaver.errors import AuthError, InvalidInput, SceneWeaverError
@@ -33,19 +39,46 @@ from . import limits
 from .auth import user_from_token
 from .errors import validation_details
 from .jobs import accepted_view, job_visible_to
+from .requests import InvalidJson, JsonTooDeep, loads_json
 from .services import Services, services
 from .streams import BLOCK_CEILING_MS, check_event_id
 from .submission import submit_scene
 
-__all__ = ["bp", "POLICY_VIOLATION", "AUTH_TIMEOUT"]
+__all__ = ["bp", "POLICY_VIOLATION", "UNSUPPORTED_DATA", "INVALID_PAYLOAD", "AUTH_TIMEOUT"]
 
 bp = Blueprint("ws", __name__)
 sock = Sock()
+log = logging.getLogger(__name__)
 
+UNSUPPORTED_DATA = 1003
+INVALID_PAYLOAD = 1007
 POLICY_VIOLATION = 1008
+INTERNAL_ERROR = 1011
 AUTH_TIMEOUT = 10.0
 MAX_SUBSCRIPTIONS = 100
 _POLL_MS = 250
+
+
+class _Unreadable(Exception):
+    """A frame that cannot carry a message: the socket is closed with ``close_code``."""
+
+    def __init__(self, error: InvalidJson, close_code: int) -> None:
+        super().__init__(error.message)
+        self.error, self.close_code = error, close_code
+
+
+def _decode(raw: str | bytes) -> Any:
+    """The frame as JSON; ``InvalidJson`` for bad JSON, ``_Unreadable`` for a frame no message can be."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Unreadable(InvalidJson("binary frames must be UTF-8 JSON", code="invalid_json"),
+                              INVALID_PAYLOAD) from None
+    try:
+        return loads_json(raw, "the message")
+    except JsonTooDeep as exc:
+        raise _Unreadable(exc, UNSUPPORTED_DATA) from None
 
 
 class _Session:
@@ -87,7 +120,7 @@ class _Session:
     def handle(self, raw: str | bytes) -> None:
         kind = None
         try:
-            message = json.loads(raw)
+            message = _decode(raw)
             if not isinstance(message, dict):
                 raise InvalidInput("messages are JSON objects with a type", code="invalid_message")
             kind = message.get("type")
@@ -96,8 +129,6 @@ class _Session:
                 raise InvalidInput(f"unknown message type {kind!r}", code="unknown_message",
                                    details={"allowed": sorted(_HANDLERS)})
             handler(self, message)
-        except json.JSONDecodeError:
-            self.error("invalid_json", "the message is not valid JSON")
         except ValidationError as exc:
             details = validation_details(exc)
             self.error("validation_error", f"invalid value for {details['field']}", details, kind)
@@ -130,7 +161,7 @@ class _Session:
         key = message.get("idempotency_key")
         if not limits.hit(current_app, "process", f"user:{self.user.username}"):
             raise SceneWeaverError("rate limit exceeded for process", code="rate_limited")
-        submission = submit_scene(self.svc, self.user.username, scene,
+        submission = submit_scene(self.svc, self.user, scene,
                                   idempotency_key=str(key) if key is not None else None)
         self.send({"type": "accepted", "created": submission.created, "job": accepted_view(submission.job)})
         self.subscribe({"job_id": submission.job.job_id, "after": "0"})
@@ -155,8 +186,8 @@ def _authenticate(ws: Any) -> User | None:
             if first is None:
                 raise AuthError("send {\"type\": \"auth\", \"token\": ...} first", code="auth_timeout")
             try:
-                message = json.loads(first)
-            except json.JSONDecodeError:
+                message = _decode(first)
+            except InvalidJson:
                 message = None
             if not isinstance(message, dict) or message.get("type") != "auth" or not message.get("token"):
                 raise AuthError("the first message must be {\"type\": \"auth\", \"token\": ...}",
@@ -176,7 +207,20 @@ def websocket(ws: Any) -> None:
         user = _authenticate(ws)
         if user is not None:
             _Session(ws, svc, user).run()
+    except _Unreadable as exc:
+        _close(ws, exc.close_code, exc.error.code, exc.error.message)
     except redis.RedisError:
-        ws.send(json.dumps({"type": "error", "code": "redis_unavailable",
-                            "message": "the job store is unavailable; reconnect shortly"}))
-        ws.close(reason=1011, message="redis_unavailable")
+        _close(ws, INTERNAL_ERROR, "redis_unavailable", "the job store is unavailable; reconnect shortly")
+    except ConnectionClosed:
+        raise  # flask-sock's own end of a socket the client closed
+    except Exception:
+        log.exception("websocket failed")
+        _close(ws, INTERNAL_ERROR, "internal_error", "an unexpected error occurred")
+
+
+def _close(ws: Any, code: int, error_code: str, message: str) -> None:
+    try:
+        ws.send(json.dumps({"type": "error", "code": error_code, "message": message}))
+        ws.close(reason=code, message=error_code)
+    except ConnectionClosed:
+        pass

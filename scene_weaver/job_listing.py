@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from dataclasses import dataclass
 
 from .errors import InvalidInput
@@ -35,7 +36,10 @@ def encode_cursor(score: float) -> str:
 def decode_cursor(cursor: str) -> float:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return float(base64.urlsafe_b64decode(padded.encode()).decode())
+        score = float(base64.urlsafe_b64decode(padded.encode()).decode())
+        if not math.isfinite(score):  # "nan" is no score Redis accepts; "inf" none this API gives out
+            raise ValueError(cursor)
+        return score
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("cursor is not one this API gave out", code="invalid_cursor",
                            details={"field": "cursor"}) from None

@@ -27,12 +27,12 @@ from pydantic_settings import (
 
 from .constants import DIALECTS
 from .errors import ConfigurationError
+from .secret_policy import MIN_SECRET_BYTES, PUBLISHED_SECRETS, require_strong_secret
 
 __all__ = ["Settings", "DEVELOPMENT", "PRODUCTION"]
 
 DEVELOPMENT = "development"
 PRODUCTION = "production"
-MIN_SECRET_BYTES = 32
 STATE_DIR = Path(".scene-weaver")
 
 
@@ -163,7 +163,8 @@ class Settings(BaseSettings):
     jwt_secret_key: str = Field(
         "", validation_alias="JWT_SECRET_KEY",
         description=f"token signing secret; development: generated once into `jwt-secret` under "
-                    f"`SCENE_WEAVER_HOME`; production: required, ≥ {MIN_SECRET_BYTES} bytes")
+                    f"`SCENE_WEAVER_HOME`; production: required, ≥ {MIN_SECRET_BYTES} random bytes, "
+                    f"never a value published in this repository")
     jwt_access_expires: Int = Field(900, validation_alias="JWT_ACCESS_EXPIRES",
                                     description="access token lifetime (s)")
     jwt_refresh_expires: Int = Field(30 * 24 * 3600, validation_alias="JWT_REFRESH_EXPIRES",
@@ -194,7 +195,8 @@ class Settings(BaseSettings):
         description="longest life of one SSE response; the client then reconnects with `Last-Event-ID` (s)")
     webhook_secret: str = Field(
         "", validation_alias="WEBHOOK_SECRET",
-        description="key of the webhook signatures (HMAC-SHA256); unset: derived from `JWT_SECRET_KEY`")
+        description="key of the webhook signatures (HMAC-SHA256); unset: derived from `JWT_SECRET_KEY`; "
+                    "production: as strong as `JWT_SECRET_KEY`")
     webhook_deny: CommaList | None = Field(
         None, validation_alias="WEBHOOK_DENY",
         description="addresses, networks and host names webhooks may not reach, comma-separated (set but "
@@ -203,6 +205,18 @@ class Settings(BaseSettings):
                                              description="least time between two progress webhooks of a job (s)")
     webhook_timeout: Float = Field(5.0, validation_alias="WEBHOOK_TIMEOUT",
                                    description="timeout of one webhook delivery (s)")
+
+    # Who may jump the queue
+    high_priority_allowed: CommaList | None = Field(
+        None, validation_alias="HIGH_PRIORITY_ALLOWED",
+        description="who may submit `priority: high`, comma-separated: user names, `role:admin`, `role:user`, "
+                    "or `*` for everyone; unset: everyone in development, `role:admin` in production")
+
+    def may_submit_high_priority(self, username: str, role: str) -> bool:
+        allowed = self.high_priority_allowed
+        if allowed is None:
+            allowed = ("role:admin",) if self.production else ("*",)
+        return "*" in allowed or username in allowed or f"role:{role}" in allowed
 
     @field_validator("env", mode="before")
     @classmethod
@@ -232,6 +246,19 @@ class Settings(BaseSettings):
         # One late beat (a busy machine, a slow Redis) must not make a live worker look dead.
         if self.worker_heartbeat_ttl < 2 * self.worker_heartbeat_interval:
             raise ConfigurationError("WORKER_HEARTBEAT_TTL must be at least twice WORKER_HEARTBEAT_INTERVAL")
+        return self
+
+    # Production secrets: nothing published in this repository, short or guessable may sign.
+    @model_validator(mode="after")
+    def _production_secrets_are_strong(self) -> Settings:
+        if not self.production:
+            return self
+        for name in ("jwt_secret_key", "webhook_secret"):
+            value = getattr(self, name)
+            if value:  # an unset JWT_SECRET_KEY is refused by with_jwt_secret; WEBHOOK_SECRET may be unset
+                require_strong_secret(str(type(self).model_fields[name].validation_alias), value)
+        if self.semantest_api_key and self.semantest_api_key.strip() in PUBLISHED_SECRETS:
+            raise ConfigurationError("SEMANTEST_API_KEY is published in the Scene Weaver repository")
         return self
 
     @classmethod
@@ -267,9 +294,9 @@ class Settings(BaseSettings):
         """Settings whose JWT secret is usable: required in production, kept on disk in development."""
         secret = self.jwt_secret_key
         if self.production:
-            if len(secret.encode()) < MIN_SECRET_BYTES:
+            if not secret:  # a set one was checked when these settings were built
                 raise ConfigurationError(
-                    f"JWT_SECRET_KEY must be set to at least {MIN_SECRET_BYTES} bytes in production"
+                    f"JWT_SECRET_KEY must be set to at least {MIN_SECRET_BYTES} random bytes in production"
                 )
             return self
         if secret:

@@ -7,21 +7,26 @@ Receivers recompute the HMAC with the shared secret and reject stale timestamps.
 
 URLs are checked twice: by literal host when a job is submitted (no DNS lookups in
 the web process), and by every resolved address just before sending, so a name
-that later resolves to a denied address still gets nothing.
+that later resolves to a denied address still gets nothing. A numeric host is read the
+way a resolver reads it (``2130706433``, ``0x7f000001``, ``127.1`` and ``0177.0.0.1`` are
+all 127.0.0.1) before it is checked. The delivery connects to an address that was checked,
+never to a second lookup's answer (DNS rebinding).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
+import re
 import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,7 +57,9 @@ SIGNATURE_HEADER = "X-SceneWeaver-Signature"
 TIMESTAMP_HEADER = "X-SceneWeaver-Timestamp"
 
 _PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10",
-            "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "fc00::/7", "fe80::/10", "::/128", "ff00::/8")
+            "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "fc00::/7", "fe80::/10", "::/128", "ff00::/8",
+            # IPv6 forms that carry an IPv4 address: NAT64, 6to4, IPv4-compatible
+            "64:ff9b::/96", "2002::/16", "::/96")
 _LOOPBACK = ("127.0.0.0/8", "::1/128", "localhost")
 
 
@@ -63,14 +70,8 @@ class DeliveryFailed(SceneWeaverError):
     http_status = 502
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect could point at a denied host: a 3xx is a failed delivery instead."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
+_HOST_NAME = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*\.?$")
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,20 @@ def _deny_list(settings: Settings) -> tuple[str, ...]:
     return settings.webhook_deny if settings.webhook_deny is not None else default_deny_list(settings)
 
 
-def _denied_address(address: str, deny: Iterable[str]) -> bool:
-    ip = ipaddress.ip_address(address)
+def _literal_address(host: str) -> _IPAddress | None:
+    """The address a numeric host names, in any spelling a resolver accepts; None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:  # inet_aton reads what getaddrinfo reads: 2130706433, 0x7f000001, 127.1, 0177.0.0.1
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
+def _denied_address(address: str | _IPAddress, deny: Iterable[str]) -> bool:
+    ip = address if isinstance(address, _IPAddress) else ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     for entry in deny:
@@ -134,28 +147,72 @@ def check_url(url: str, settings: Settings) -> str:
     if port == 0:
         raise _refuse(url, "port 0 is not allowed")
     deny = _deny_list(settings)
-    try:
-        denied = _denied_address(host, deny)
-    except ValueError:
-        denied = _denied_name(host, deny)
+    address = _literal_address(host)
+    if address is None and not _HOST_NAME.match(host):
+        raise _refuse(url, "the host is neither an address nor an ASCII host name (use punycode)")
+    denied = _denied_address(address, deny) if address is not None else _denied_name(host, deny)
     if denied:
-        raise _refuse(url, f"host {host} is in the deny list")
+        read_as = f" ({address})" if address is not None and str(address) != host else ""
+        raise _refuse(url, f"host {host}{read_as} is in the deny list")
     return url
 
 
-def check_resolved(url: str, settings: Settings) -> None:
-    """Refuse a URL whose host now resolves to a denied address (DNS rebinding)."""
+def check_resolved(url: str, settings: Settings) -> list[str]:
+    """The addresses the URL's host resolves to now, every one allowed; refused if any is denied.
+
+    A delivery connects to one of these, so no later lookup can point it elsewhere (DNS rebinding).
+    """
     parts = urlsplit(url)
     host = parts.hostname or ""
     deny = _deny_list(settings)
     try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
-                                   proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, _port(parts.scheme, parts.port), proto=socket.IPPROTO_TCP)
     except OSError as exc:
         raise DeliveryFailed(f"cannot resolve {host}: {exc}") from exc
-    for info in infos:
-        if _denied_address(str(info[4][0]), deny):
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for address in addresses:
+        if _denied_address(address, deny):
             raise _refuse(url, f"host {host} resolves to a denied address")
+    if not addresses:
+        raise DeliveryFailed(f"{host} resolves to no address")
+    return addresses
+
+
+def _port(scheme: str, port: int | None) -> int:
+    return port or (443 if scheme == "https" else 80)
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to ``host`` (Host header), connected to addresses checked beforehand, never to a new lookup."""
+
+    def __init__(self, host: str, port: int, addresses: Sequence[str], timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._addresses = addresses
+
+    def _open_socket(self) -> socket.socket:
+        error: OSError = OSError("no address")
+        for address in self._addresses:
+            try:
+                return socket.create_connection((address, self.port), self.timeout)
+            except OSError as exc:
+                error = exc
+        raise error
+
+    def connect(self) -> None:
+        self.sock = self._open_socket()
+
+
+class _PinnedHTTPSConnection(_PinnedHTTPConnection):
+    """HTTPS the same way; the certificate is checked against the URL's host name (SNI too)."""
+
+    default_port = http.client.HTTPS_PORT
+
+    def __init__(self, host: str, port: int, addresses: Sequence[str], timeout: float) -> None:
+        super().__init__(host, port, addresses, timeout)
+        self._context = ssl.create_default_context()
+
+    def connect(self) -> None:
+        self.sock = self._context.wrap_socket(self._open_socket(), server_hostname=self.host)
 
 
 def signing_secret(settings: Settings) -> bytes:
@@ -200,19 +257,26 @@ def delivery_for(client: redis.Redis, settings: Settings, job_id: str, options: 
 def send(delivery: Delivery, settings: Settings) -> int:
     """POST one delivery, signed now; raises ``DeliveryFailed`` unless the receiver answers 2xx."""
     check_url(delivery.url, settings)
-    check_resolved(delivery.url, settings)
+    addresses = check_resolved(delivery.url, settings)
+    parts = urlsplit(delivery.url)
+    pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    connection = pinned(parts.hostname or "", _port(parts.scheme, parts.port), addresses, settings.webhook_timeout)
     body = delivery.body.encode()
     timestamp = int(time.time())
-    request = urllib.request.Request(delivery.url, data=body, method="POST", headers={
-        "Content-Type": "application/json",
-        "User-Agent": "scene-weaver-webhooks/1",
-        TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: sign(signing_secret(settings), timestamp, body),
-    })
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        with _OPENER.open(request, timeout=settings.webhook_timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        raise DeliveryFailed(f"the receiver answered {exc.code}", details={"status": exc.code}) from None
-    except (urllib.error.URLError, OSError) as exc:
+        connection.request("POST", target, body=body, headers={
+            "Content-Type": "application/json",
+            "User-Agent": "scene-weaver-webhooks/1",
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(signing_secret(settings), timestamp, body),
+        })
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
         raise DeliveryFailed(f"could not reach the receiver: {exc}") from None
+    finally:
+        connection.close()
+    # A redirect could point at a denied host: a 3xx is a failed delivery like any non-2xx.
+    if not HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
+        raise DeliveryFailed(f"the receiver answered {status}", details={"status": status})
+    return status

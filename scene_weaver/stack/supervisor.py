@@ -30,6 +30,8 @@ __all__ = ["Supervisor", "run_up"]
 
 GRACE_SECONDS = 10.0
 READY_TIMEOUT = 30.0
+# gunicorn's own answers as JSON with security headers, no server banner, tokens out of logs.
+GUNICORN_CONFIG = "python:api.gunicorn_conf"
 
 
 @dataclass
@@ -144,7 +146,8 @@ def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 2, with_f
             sup.spawn("flower", [python, "-m", "celery", "-A", "workers.main", "flower",
                                  f"--port={settings.flower_port}", "--address=127.0.0.1"], env)
         bind = f"{settings.api_host}:{settings.api_port}"
-        sup.spawn("api", [python, "-m", "gunicorn", "--bind", bind, "--workers", str(api_workers),
+        sup.spawn("api", [python, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", bind,
+                          "--workers", str(api_workers),
                           "--threads", "4", "--graceful-timeout", "5", "--access-logfile", "-",
                           "api.wsgi:app"], env, ready_text="Booting worker")
         _banner(settings)

@@ -8,7 +8,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api import create_app
+from api.app import create_app
 from scene_weaver.settings import Settings
 from scene_weaver.users import UserStore
 

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from api import create_app
+from api.app import create_app
 from scene_weaver.settings import Settings
 from scene_weaver.users import UserStore
 

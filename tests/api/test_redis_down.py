@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask_jwt_extended import create_access_token
 
-from api import create_app
+from api.app import create_app
 from scene_weaver.settings import Settings
 from scene_weaver.stack import free_port
 

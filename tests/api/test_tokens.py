@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from api import create_app
+from api.app import create_app
 from scene_weaver import keys
 from scene_weaver.errors import ConfigurationError
 from scene_weaver.settings import Settings
@@ -105,7 +106,7 @@ def test_production_refuses_a_missing_or_weak_secret(redis_url: str, tmp_path: P
 
 
 def test_production_creates_no_demo_user(redis_url: str, tmp_path: Path, redis_client: redis.Redis) -> None:
-    app = create_app(_production(redis_url, tmp_path, JWT_SECRET_KEY=SECRET))
+    app = create_app(_production(redis_url, tmp_path, JWT_SECRET_KEY=secrets.token_urlsafe(48)))
     assert not redis_client.exists(keys.user("demo"))
     response = app.test_client().post("/v1/auth/login", json={"username": "demo", "password": "demo-password"})
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "invalid_credentials"

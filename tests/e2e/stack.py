@@ -9,6 +9,7 @@ import requests
 
 from scene_weaver.constants import SCENE_QUEUES
 from scene_weaver.stack import free_port
+from scene_weaver.stack.supervisor import GUNICORN_CONFIG
 from tests.support.renderer import RendererProcess, start_renderer
 
 from .processes import PYTHON, Proc, http_answers, wait_until
@@ -56,7 +57,8 @@ class Stack:
         return worker
 
     def start_api(self, workers: int = 2) -> Proc:
-        self.api = Proc("api", [PYTHON, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.api_port}",
+        self.api = Proc("api", [PYTHON, "-m", "gunicorn", "--config", GUNICORN_CONFIG,
+                                "--bind", f"127.0.0.1:{self.api_port}",
                                 "--workers", str(workers), "--threads", "4", "api.wsgi:app"], self.env).start()
         api = self.api
 

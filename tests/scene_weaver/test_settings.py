@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,7 @@ def test_constructor_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> No
 def test_production_requires_a_strong_secret() -> None:
     with pytest.raises(ConfigurationError, match="JWT_SECRET_KEY"):
         Settings.from_env({"SCENE_WEAVER_ENV": "production", "JWT_SECRET_KEY": "short"}).with_jwt_secret()
-    strong = "x" * 40
+    strong = secrets.token_urlsafe(40)
     settings = Settings.from_env({"SCENE_WEAVER_ENV": "production", "JWT_SECRET_KEY": strong})
     assert settings.with_jwt_secret().jwt_secret_key == strong
 

@@ -1,0 +1,73 @@
+"""gunicorn settings for the API: ``gunicorn -c python:api.gunicorn_conf api.wsgi:app``.
+
+``scene-weaver up``, docker-compose and the Dockerfile all start gunicorn with this file.
+It covers what gunicorn answers or writes before the app sees a request:
+
+- errors gunicorn answers itself (a request line over 4094 bytes, bad headers, a broken
+  request) are the API's JSON error model with its security headers, not an HTML page;
+- the ``Server`` header names no server software or version;
+- tokens in URLs (``?token=`` on the WebSocket) are redacted from the access and error logs.
+
+gunicorn has no setting for the first two; they replace the two module attributes its
+workers read (``gunicorn.util.write_error``, ``gunicorn.http.wsgi.SERVER``), and
+``tests/api/test_security_gunicorn.py`` fails if an upgrade stops honouring them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+from typing import Any
+
+import gunicorn.http.wsgi
+import gunicorn.util
+from gunicorn.glogging import Logger
+
+from api.headers import BASE_HEADERS
+
+__all__ = ["RedactingLogger", "redact", "write_json_error", "logger_class", "SERVER_NAME"]
+
+SERVER_NAME = "scene-weaver"
+_TOKEN_IN_URL = re.compile(r"(token=)[^&\s#\"']+", re.IGNORECASE)
+_ERROR_CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
+                431: "request_header_fields_too_large", 500: "internal_error", 501: "not_implemented"}
+
+
+def redact(text: str) -> str:
+    return _TOKEN_IN_URL.sub(r"\1[redacted]", text)
+
+
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own error answer, in the API's error model."""
+    body = json.dumps({"error": {"code": _ERROR_CODES.get(status_int, "http_error"),
+                                 "message": redact(mesg) or reason, "details": None}}).encode()
+    head = [f"HTTP/1.1 {status_int} {reason}", f"Server: {SERVER_NAME}", "Connection: close",
+            "Content-Type: application/json", f"Content-Length: {len(body)}",
+            *(f"{name}: {value}" for name, value in BASE_HEADERS.items())]
+    gunicorn.util.write_nonblock(sock, ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+
+class _Redact(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn's logger whose access and error lines never carry a token from a URL."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            if not any(isinstance(existing, _Redact) for existing in log.filters):
+                log.addFilter(_Redact())
+
+
+gunicorn.util.write_error = write_json_error
+gunicorn.http.wsgi.SERVER = SERVER_NAME
+logger_class = RedactingLogger
