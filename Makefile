@@ -27,7 +27,7 @@ test: install
 # an idle machine. The spinner is stopped by its PID however pytest ends (pass, fail, Ctrl-C).
 test-stress: install
 	{ while :; do :; done; } & spinner=$$!; \
-	trap 'kill $$spinner 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$spinner 2>/dev/null; wait $$spinner 2>/dev/null' EXIT INT TERM; \
 	echo "test-stress: spinner PID $$spinner keeps one core busy"; \
 	$(BIN)/python -m pytest
 
