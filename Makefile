@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench chaos compose-check clean
+.PHONY: install run test test-stress test-fast lint bench chaos compose-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ run: install
 	$(BIN)/scene-weaver up
 
 test: install
+	$(BIN)/python -m pytest
+
+# The whole suite while a spinning process keeps one core busy: the suite must not depend on
+# an idle machine. The spinner is stopped by its PID however pytest ends (pass, fail, Ctrl-C).
+test-stress: install
+	{ while :; do :; done; } & spinner=$$!; \
+	trap 'kill $$spinner 2>/dev/null; wait $$spinner 2>/dev/null' EXIT INT TERM; \
+	echo "test-stress: spinner PID $$spinner keeps one core busy"; \
 	$(BIN)/python -m pytest
 
 # No Redis process: Redis-store tests run on fakeredis only, the rest need no Redis.

@@ -16,7 +16,9 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     home: Path = tmp_path_factory.mktemp("stack")
     stack = Stack(redis_url, home)
     try:
-        stack.start_renderer("--latency", "0.3")
+        # A picture takes a second: a test that looks at a job before it is done (an image that is
+        # not ready yet) still finds it unfinished when a busy machine is slow to ask.
+        stack.start_renderer("--latency", "1")
         stack.start_worker()
         stack.start_api()
         yield stack

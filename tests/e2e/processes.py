@@ -10,10 +10,13 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 
 import requests
+
+from tests.support.waiting import wait_until
+
+__all__ = ["PYTHON", "ROOT", "Proc", "http_answers", "wait_until"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -82,15 +85,6 @@ class Proc:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(grace)
         self.kill()
-
-
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what or check}")
 
 
 def http_answers(url: str) -> bool:

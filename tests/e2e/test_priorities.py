@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 import redis
 import requests
 
+from .processes import wait_until
 from .stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -41,15 +41,20 @@ def test_high_job_waits_for_one_slot_not_the_backlog(narrow_stack: Stack) -> Non
     ]
     # The backlog is queued before any worker exists, so nothing has been fetched yet.
     stack.start_worker(concurrency=2)
-    time.sleep(0.6)
+
+    def job_of(job_id: str) -> dict:
+        return requests.get(f"{stack.base}/v1/jobs/{job_id}", headers=headers, timeout=10).json()
+
+    # The worker is busy with the backlog before the high job arrives.
+    wait_until(lambda: job_of(lows[0])["started_at"], 60, interval=0.05, what="the worker to start the backlog")
     high = requests.post(f"{stack.base}/v1/process", headers=headers, timeout=10,
                          json={"speaker": "Tomas", "dialogue": "urgent", "priority": "high"}).json()["job_id"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        job = requests.get(f"{stack.base}/v1/jobs/{high}", headers=headers, timeout=10).json()
-        if job["status"] == "succeeded":
-            break
-        time.sleep(0.05)
+
+    def high_done() -> dict | None:
+        found = job_of(high)
+        return found if found["status"] in ("succeeded", "failed", "canceled") else None
+
+    job = wait_until(high_done, 60, interval=0.05, what="the high job to finish")
     assert job["status"] == "succeeded", job
     low_jobs = [requests.get(f"{stack.base}/v1/jobs/{low}", headers=headers, timeout=10).json() for low in lows]
     overtaken_by = [

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import subprocess
-import time
 
 import pytest
 import requests
 from PIL import Image
 
-from .processes import PYTHON, ROOT
+from .processes import PYTHON, ROOT, wait_until
 from .stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -21,13 +20,11 @@ def _auth(token: str) -> dict[str, str]:
 
 
 def _wait_terminal(stack: Stack, token: str, job_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished() -> dict | None:
         job = requests.get(f"{stack.base}/v1/jobs/{job_id}", headers=_auth(token), timeout=10).json()
-        if job["status"] in ("succeeded", "failed", "canceled"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
+        return job if job["status"] in ("succeeded", "failed", "canceled") else None
+
+    return wait_until(finished, timeout, what=f"job {job_id} to finish")
 
 
 def test_scene_becomes_png_of_requested_size(stack: Stack) -> None:

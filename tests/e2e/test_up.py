@@ -80,11 +80,13 @@ def test_up_serves_a_picture_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
         assert up.process is not None
         children = _descendants(up.process.pid)
         assert len(children) >= 5, "redis, renderer, worker, flower and gunicorn"
-        started = time.monotonic()
+        # The README's promise: Ctrl-C stops every process it started within 15 seconds.
+        promised = time.monotonic() + 15
         os.killpg(up.process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
         up.process.wait(20)
-        assert time.monotonic() - started < 15
-        wait_until(lambda: not any(_alive(pid) for pid in children), 3, what="children to exit")
+        assert time.monotonic() < promised, "the supervisor outlived its 15 s promise"
+        wait_until(lambda: not any(_alive(pid) for pid in children), max(0.5, promised - time.monotonic()),
+                   what="children to exit within the 15 s")
     finally:
         up.stop()
 

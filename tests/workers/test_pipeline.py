@@ -7,7 +7,6 @@ its events, the stored image, and what the webhook notifier was told.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -18,6 +17,7 @@ from scene_weaver.models import JobStatus, Scene
 from scene_weaver.pipeline import JobContext, Outcome, give_up, run_job
 from scene_weaver.renderer.drawing import render_png, resolve_seed
 from tests.support.semantest import RendererFactory
+from tests.support.waiting import wait_until
 
 from .conftest import RUNNER, ContextFactory, Notifications
 
@@ -45,16 +45,6 @@ def wait_for_event(store: JobStore, job_id: str, kind: str) -> None:
                 return
             after = event.id
     raise AssertionError(f"no {kind} event for job {job_id}: {event_types(store, job_id)}")
-
-
-def wait_until(condition: Callable[[], bool]) -> bool:
-    """Poll ``condition`` until it holds or the deadline passes; its last answer."""
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_a_job_runs_to_a_stored_image(renderer_factory: RendererFactory, context_factory: ContextFactory,
@@ -138,7 +128,7 @@ def test_a_cancel_while_generating_stops_the_render(
     assert event_types(ctx.store, job_id)[-1] == "canceled"
     assert notifications.completed()["status"] == "canceled"
     # The renderer was told to stop drawing.
-    assert wait_until(lambda: renderer.stats()["canceled"] == 1)
+    wait_until(lambda: renderer.stats()["canceled"] == 1, DEADLINE, what="the renderer to see the cancel")
     assert renderer.stats()["generated"] == 0
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import time
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
+from scene_weaver.renderer import RendererOptions
 from scene_weaver.renderer.drawing import render_png, resolve_seed, spoken_line
 
 
@@ -49,15 +50,28 @@ def test_caption_is_drawn_at_the_bottom() -> None:
     assert paper_share("a room", bottom) == 0
 
 
-def test_a_512_image_draws_well_under_50_ms() -> None:
+def test_a_512_image_draws_in_a_small_part_of_the_default_latency() -> None:
+    """Drawing is cheap next to what the renderer stands in for: a 512 picture costs a few plain
+    PNG encodings of the same size, measured here, interleaved, so a busy machine slows both."""
     prompt = 'Two philosophers in a stormy lighthouse by the sea at night, saying: "What is the light for?"'
     render_png(prompt, 512, 512, 1)  # warm the font cache
-    timings = []
-    for seed in range(5):
-        started = time.perf_counter()
-        render_png(prompt, 512, 512, seed)
-        timings.append(time.perf_counter() - started)
-    assert min(timings) < 0.05
+
+    def plain_png(seed: int) -> bytes:
+        image = Image.new("RGB", (512, 512), (seed, 40, 80))
+        ImageDraw.Draw(image).rectangle((0, 0, 255, 255), fill=(200, 120, seed))
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        return out.getvalue()
+
+    drawing, baseline = [], []
+    for seed in range(7):
+        for timings, draw in ((baseline, plain_png), (drawing, lambda s: render_png(prompt, 512, 512, s))):
+            started = time.perf_counter()
+            draw(seed)
+            timings.append(time.perf_counter() - started)
+    assert min(drawing) < 6 * min(baseline), (min(drawing), min(baseline))
+    # ...and well inside the renderer's default --latency, so a request's time is the latency asked for.
+    assert min(drawing) < RendererOptions().latency / 4, min(drawing)
 
 
 def test_caption_from_metadata_is_drawn() -> None:

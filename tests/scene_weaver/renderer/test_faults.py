@@ -53,7 +53,8 @@ def test_drop_rate_one_closes_the_connection_mid_request(start_renderer: Callabl
 
 
 def test_max_in_flight_one_rejects_the_second_concurrent_request(start_renderer: Callable[..., RendererProcess]) -> None:
-    renderer = start_renderer("--max-in-flight", "1", "--latency", "0.3")
+    # The first picture takes long enough that the second request surely arrives while it is drawn.
+    renderer = start_renderer("--max-in-flight", "1", "--latency", "1.5")
     ws = connect(renderer)
     try:
         assert handshake(ws)["max_in_flight"] == 1

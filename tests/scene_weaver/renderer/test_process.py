@@ -19,14 +19,16 @@ from .support import connect, generate, handshake, send
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_shuts_down_cleanly_and_quickly(start_renderer: Callable[..., RendererProcess], sig: int) -> None:
-    renderer = start_renderer("--latency", "5")
+    latency = 60.0
+    renderer = start_renderer("--latency", str(latency))
     ws = connect(renderer)
     try:
         handshake(ws)
         send(ws, generate("busy", "a request still in flight"))
         started = time.monotonic()
-        assert renderer.stop(sig) == 0
-        assert time.monotonic() - started < 2.0
+        assert renderer.stop(sig, grace=latency / 2) == 0  # exits by itself: 0, not killed
+        # Quickly: it does not wait for the picture in flight (a 1 s close handshake at most).
+        assert time.monotonic() - started < latency / 6
     finally:
         ws.close()
 

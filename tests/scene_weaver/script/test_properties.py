@@ -69,7 +69,7 @@ def entries(draw):
     return body, expected
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.tuples(entries(), st.booleans(), PHRASE), min_size=1, max_size=8),
     st.lists(st.integers(1, 3), min_size=8, max_size=8),

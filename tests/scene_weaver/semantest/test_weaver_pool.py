@@ -13,6 +13,7 @@ from scene_weaver.errors import GenerationFailed, JobCanceled, SemantestError, S
 from scene_weaver.semantest import GeneratedImage
 from tests.support.renderer import RendererProcess
 from tests.support.semantest import PoolFactory, RendererFactory
+from tests.support.waiting import wait_until
 
 from .helpers import SIDE, expected_png, request
 
@@ -33,11 +34,10 @@ def test_generate_end_to_end_with_progress(renderer: RendererProcess, pool_facto
 
 
 def test_sixteen_slots_run_concurrently(renderer_factory: RendererFactory, pool_factory: PoolFactory) -> None:
-    latency = 0.3
-    renderer = renderer_factory("--max-in-flight", "8", latency=latency)
-    pool = pool_factory(renderer.url, semantest_pool_size=2)
-    pool.generate(request())  # connect both sessions' first handshake out of the timing
-    pool.generate(request())
+    # Long pictures, so all sixteen are seen in flight at the renderer at one instant however
+    # slowly a busy machine starts the threads: concurrency is observed, not inferred from a stopwatch.
+    renderer = renderer_factory("--max-in-flight", "8", latency=2.0)
+    pool = pool_factory(renderer.url, semantest_pool_size=2, semantest_slot_wait=30.0)
     results: list[GeneratedImage] = []
     errors: list[BaseException] = []
 
@@ -48,14 +48,14 @@ def test_sixteen_slots_run_concurrently(renderer_factory: RendererFactory, pool_
             errors.append(exc)
 
     threads = [threading.Thread(target=one) for _ in range(16)]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
+    wait_until(lambda: renderer.stats()["in_flight"] == 16 or errors, 30, interval=0.02,
+               what="sixteen requests in flight at once on two sessions")
     for thread in threads:
-        thread.join(10)
-    elapsed = time.monotonic() - started
-    assert not errors and len(results) == 16
-    assert elapsed < 2 * latency, f"16 requests took {elapsed:.2f}s, not concurrent"
+        thread.join(60)
+    assert not errors and len(results) == 16, errors
+    assert renderer.stats()["generated"] == 16 and renderer.stats()["handshakes"] == 2
     assert pool.stats()["capacity"] == 16
 
 
@@ -125,9 +125,7 @@ def test_cancel_sends_cancel_request_and_frees_the_slot(
     started = threading.Event()
     with pytest.raises(JobCanceled):
         pool.generate(request(), on_progress=lambda p, s: started.set(), should_cancel=started.is_set)
-    deadline = time.monotonic() + 5
-    while renderer.stats()["canceled"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: renderer.stats()["canceled"] >= 1, 30, what="the renderer to see the cancel")
     assert renderer.stats()["canceled"] == 1
     assert pool.stats()["in_flight"] == 0
     assert pool.semaphore.holders() == 0
@@ -176,11 +174,14 @@ def test_api_key_is_sent_and_a_refusal_is_final(
 
 
 def test_request_timeout(renderer_factory: RendererFactory, pool_factory: PoolFactory) -> None:
-    renderer = renderer_factory(latency=3.0)
-    pool = pool_factory(renderer.url, semantest_request_timeout=0.5)
+    latency, timeout = 60.0, 0.5
+    renderer = renderer_factory(latency=latency)
+    pool = pool_factory(renderer.url, semantest_request_timeout=timeout)
     started = time.monotonic()
     with pytest.raises(SemantestError) as caught:
         pool.generate(request())
+    waited = time.monotonic() - started
     assert caught.value.code == "timeout" and caught.value.retryable
-    assert time.monotonic() - started < 2.0
+    # Gave up at its own timeout: not before it, and nowhere near the minute the picture takes.
+    assert timeout <= waited < latency / 4, waited
     assert pool.semaphore.holders() == 0
