@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench compose-check clean
+.PHONY: install run test test-fast chaos lint bench compose-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: install
 # No Redis process: Redis-store tests run on fakeredis only, the rest need no Redis.
 test-fast: install
 	$(BIN)/python -m pytest -m "not e2e and not redis_server"
+
+# Long fault runs against real workers and the renderer (a 60 s Semantest outage); prints what they measured.
+chaos: install
+	$(BIN)/python -m pytest -m chaos -s tests/e2e
 
 lint: install
 	$(BIN)/ruff check scene_weaver workers api tests bench

@@ -128,6 +128,13 @@ class SessionPool:
                 return self._send_on(session, request, on_progress, should_cancel, permit, deadline)
             finally:
                 self._checkin(session)
+        except SemantestError as exc:
+            if permit.probe and exc.retryable and not isinstance(exc, CircuitOpen):
+                # The probe asked the breaker's question with this request; the answer re-opened
+                # it. The job waits like every other one rather than paying for the outage.
+                raise CircuitOpen(f"Semantest circuit breaker re-opened: its probe failed ({exc.code}: "
+                                  f"{exc.message})", retry_after=self.breaker.cooldown) from exc
+            raise
         finally:
             self.breaker.release(permit)  # a no-op once the probe got its verdict
 
@@ -146,7 +153,10 @@ class SessionPool:
             try:
                 image = session.submit(request, on_progress=on_progress, should_cancel=should_cancel)
             except SemantestError as exc:
-                if exc.retryable:
+                # A dropped session counts once against the breaker's window, not once per
+                # request it carried: those are retried on another session at once.
+                one_fault = not isinstance(exc, SessionLost) or permit.probe or session.first_to_report_loss()
+                if exc.retryable and one_fault:
                     self.breaker.record_failure(permit, pipe)
                 elif isinstance(exc, GenerationFailed):
                     self.breaker.record_success(permit, pipe)  # Semantest answered: it is up

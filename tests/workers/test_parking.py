@@ -128,6 +128,27 @@ def test_turned_away_after_starting_gives_the_attempt_back(
     assert renderer.stats()["connections"] == 0
 
 
+def test_a_job_whose_request_was_the_failed_probe_waits_like_the_others(
+        renderer_factory: RendererFactory, context_factory: ContextFactory) -> None:
+    renderer = renderer_factory("--fail-rate", "1", "--fail-code", "OVERLOADED")
+    ctx = context_factory(renderer, breaker_cooldown=1.0, breaker_wake_jitter=0.0)
+    breaker = open_the_breaker(ctx)
+    job_id = new_job(ctx)
+    wait_until(lambda: breaker.wait_time() == 0.0, "the cool-down to pass (Redis clock)")
+
+    with pytest.raises(JobParked) as parked:
+        run_job(ctx, job_id)
+
+    assert renderer.stats()["requests"] == 1  # the probe went out with this job's request
+    state = breaker.state()
+    assert (state["state"], state["opens"], state["probes"]) == ("open", 2, 1)
+    assert 0.2 <= parked.value.delay <= breaker.cooldown
+    job = ctx.store.require(job_id)
+    assert (job.status, job.attempts, job.retries) == (JobStatus.WAITING_FOR_SEMANTEST, 0, [])
+    last = ctx.store.events(job_id)[-1]
+    assert last.type == "waiting_for_semantest" and "probe failed (OVERLOADED" in last.data["reason"]
+
+
 def test_past_the_deadline_a_turned_away_job_fails_with_circuit_open(
         renderer_factory: RendererFactory, context_factory: ContextFactory, notifications: Notifications) -> None:
     ctx = parking_context(context_factory, renderer_factory(), job_retry_deadline=0.3)
