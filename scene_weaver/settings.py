@@ -123,13 +123,13 @@ class Settings(BaseSettings):
                                                 description="cap of the backoff between connection tries (s)")
     breaker_failure_rate: Float = Field(
         0.5, gt=0.0, le=1.0, validation_alias="BREAKER_FAILURE_RATE",
-        description="share of failed calls in the breaker's window that opens it (0..1]")
+        description="share of failed requests in the breaker's window that opens it (0..1]")
     breaker_window: Int = Field(
         20, ge=1, le=1000, validation_alias="BREAKER_WINDOW",
-        description="the breaker's sliding window: the fleet's last N calls to Semantest")
+        description="the breaker's sliding window: the fleet's last N requests to Semantest")
     breaker_min_calls: Int = Field(
         10, ge=1, validation_alias="BREAKER_MIN_CALLS",
-        description="calls the window must hold before its failure rate can open the breaker")
+        description="requests the window must hold before its failure rate can open the breaker")
     breaker_connect_failures: Int = Field(
         3, ge=1, validation_alias="BREAKER_CONNECT_FAILURES",
         description="consecutive failures to connect, fleet-wide, that open the breaker (Semantest is down)")

@@ -54,7 +54,10 @@ def _seconds_between(start: str, end: str) -> float:
 
 def test_flaky_renderer_stopped_10s_mid_run_every_job_succeeds_once(make_stack: StackFactory,
                                                                      redis_url: str) -> None:
-    stack = make_stack()  # the default retry budget: 8 retries
+    # This renderer fails about 45% of attempts: a drop takes every request on its session
+    # (about four), so with the default 9 attempts one job in ~1,300 would run out. The test is
+    # about absorbing the faults and the stop, not the size of the budget: give it room.
+    stack = make_stack(JOB_MAX_RETRIES="20")
     renderer = stack.start_renderer(*FLAKY)
     stack.start_worker()
     stack.start_api()

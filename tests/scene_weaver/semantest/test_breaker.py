@@ -14,9 +14,10 @@ import pytest
 import redis
 
 from scene_weaver import keys
-from scene_weaver.errors import CircuitOpen, SemantestError
+from scene_weaver.errors import CircuitOpen, ConfigurationError, SemantestError
 from scene_weaver.semantest import CircuitBreaker, Permit
 from scene_weaver.semantest.pool import CONNECT_ATTEMPTS_COUNTER
+from scene_weaver.settings import Settings
 from scene_weaver.stack import free_port
 from tests.support.semantest import PoolFactory, RendererFactory
 
@@ -211,3 +212,16 @@ def test_dead_service_opens_breaker_and_stops_connection_attempts(
     assert pools[1].breaker.state()["state"] == "closed"
     assert int(redis_client.hget(keys.counters(), CONNECT_ATTEMPTS_COUNTER) or 0) == attempts + 1
     pools[1].generate(request())
+
+
+@pytest.mark.parametrize("environ", [
+    {"BREAKER_MIN_CALLS": "30"},  # more than the window's 20: the rate could never open it
+    {"BREAKER_FAILURE_RATE": "0"},
+    {"BREAKER_FAILURE_RATE": "1.5"},
+    {"BREAKER_WINDOW": "0"},
+    {"JOB_RETRY_DEADLINE": "-1"},
+])
+def test_settings_refuse_a_breaker_or_budget_that_cannot_work(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(environ)
+    assert next(iter(environ)) in str(caught.value)
