@@ -225,3 +225,27 @@ def test_settings_refuse_a_breaker_or_budget_that_cannot_work(environ: dict[str,
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_env(environ)
     assert next(iter(environ)) in str(caught.value)
+
+
+def test_a_dropped_session_counts_once_however_many_requests_it_carried(
+    renderer_factory: RendererFactory, pool_factory: PoolFactory
+) -> None:
+    renderer = renderer_factory("--drop-rate", "1", latency=0.5)
+    pool = pool_factory(renderer.url, semantest_pool_size=1)
+    lost: list[str] = []
+
+    def send() -> None:
+        try:
+            pool.generate(request())
+        except SemantestError as exc:
+            lost.append(exc.code)
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert lost == ["session_lost"] * 4
+    stats, state = renderer.stats(), pool.breaker.state()
+    assert stats["requests"] == 8  # each request, and its one retry on a fresh session
+    assert state["failures"] == state["calls"] == stats["handshakes"] < 8  # one per session lost
