@@ -35,9 +35,10 @@ test-stress: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not e2e and not redis_server"
 
-# Long load and fault campaigns (each a minute or more), kept out of `make test`.
+# Long load and fault runs against real workers and the renderer (a minute or more each), kept
+# out of `make test`; they print what they measured.
 chaos: install
-	$(BIN)/python -m pytest -m chaos
+	$(BIN)/python -m pytest -m chaos -s tests/e2e
 
 lint: install
 	$(BIN)/ruff check scene_weaver workers api tests bench

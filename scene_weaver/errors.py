@@ -21,6 +21,7 @@ __all__ = [
     "GenerationFailed",
     "SessionLost",
     "CircuitOpen",
+    "JobParked",
     "JobCanceled",
 ]
 
@@ -76,7 +77,8 @@ class ScriptError(InvalidInput):
 
 
 class SemantestError(SceneWeaverError):
-    """A failure talking to the image service. ``retryable`` decides retry or fail."""
+    """A failure talking to the image service. ``retryable`` decides retry or fail;
+    ``retry_after`` (seconds, 0 when unnamed) is how long Semantest asked us to wait."""
 
     code = "semantest_error"
     http_status = 502
@@ -89,10 +91,12 @@ class SemantestError(SceneWeaverError):
         code: str | None = None,
         details: Any = None,
         retryable: bool | None = None,
+        retry_after: float = 0.0,
     ) -> None:
         super().__init__(message, code=code, details=details)
         if retryable is not None:
             self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class GenerationFailed(SemantestError):
@@ -108,14 +112,24 @@ class SessionLost(SemantestError):
 
 
 class CircuitOpen(SemantestError):
-    """The fleet-wide breaker is open: do not send, retry after the cool-down."""
+    """The fleet-wide breaker is open: do not send or connect; ``retry_after`` says when it half-opens."""
 
     code = "circuit_open"
     http_status = 503
 
-    def __init__(self, message: str, *, retry_after: float = 0.0, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
+
+class JobParked(SceneWeaverError):
+    """The breaker turned the job away before it made an attempt: it runs again after ``delay`` seconds.
+
+    Not a failure: the task re-queues the job and its retry budget is untouched.
+    """
+
+    code = "waiting_for_semantest"
+    http_status = 503
+
+    def __init__(self, message: str, *, delay: float) -> None:
+        super().__init__(message)
+        self.delay = delay
 
 
 class JobCanceled(SceneWeaverError):

@@ -31,15 +31,19 @@ _TERMINAL_VALUES = frozenset(status.value for status in TERMINAL_STATUSES)
 
 # KEYS[1] job hash, KEYS[2] event stream
 # ARGV[1] new status ('' keeps it), ARGV[2] event type, ARGV[3] event data (json),
-# ARGV[4] stream maxlen, ARGV[5] 1 to count an attempt, ARGV[6..] field/value pairs
+# ARGV[4] stream maxlen, ARGV[5] change of the attempts count (1 counts one, -1 gives one back),
+# ARGV[6] a field set only if absent ('' for none), ARGV[7] its value, ARGV[8..] field/value pairs
 _TRANSITION = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {-1, ''} end
 if status == 'succeeded' or status == 'failed' or status == 'canceled' then
   return {0, status}
 end
-if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local delta = tonumber(ARGV[5])
+if delta < 0 and tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') + delta < 0 then delta = 0 end
+if delta ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', delta) end
+if ARGV[6] ~= '' then redis.call('HSETNX', KEYS[1], ARGV[6], ARGV[7]) end
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 local new_status = status
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], 'status', ARGV[1])
@@ -194,15 +198,23 @@ class JobStore:
         event: str,
         data: dict[str, Any] | None = None,
         fields: dict[str, Any] | None = None,
-        count_attempt: bool = False,
+        attempts: int = 0,
+        set_once: tuple[str, str] | None = None,
     ) -> bool:
-        """Apply a change unless the job is terminal; True when it was applied."""
+        """Apply a change unless the job is terminal; True when it was applied.
+
+        ``attempts`` is added to the attempts count (never below 0); ``set_once`` is a
+        (field, value) written only when the field is absent.
+        """
+        once_name, once_value = set_once or ("", "")
         args: list[str] = [
             status.value if status else "",
             event,
             _json_field(data or {}),
             str(EVENT_STREAM_MAXLEN),
-            "1" if count_attempt else "0",
+            str(attempts),
+            once_name,
+            once_value,
         ]
         for name, value in (fields or {}).items():
             args += [name, _json_field(value)]
@@ -212,8 +224,21 @@ class JobStore:
         return int(applied) == 1
 
     def mark_started(self, job_id: str) -> bool:
-        return self._apply(job_id, status=JobStatus.STARTED, event="started",
-                           fields={"started_at": utc_now_iso(), "progress": "0"}, count_attempt=True)
+        """A real attempt begins: counted. ``started_at`` keeps the job's first start."""
+        return self._apply(job_id, status=JobStatus.STARTED, event="started", fields={"progress": "0"},
+                           attempts=1, set_once=("started_at", utc_now_iso()))
+
+    def park(self, job_id: str, delay: float, reason: str, *, give_back_attempt: bool = False) -> bool:
+        """The open breaker turned the job away: ``waiting_for_semantest`` until it runs again in ``delay`` s.
+
+        Not an attempt: with ``give_back_attempt`` the attempt this run counted when it
+        started is given back in the same step. The first time a worker takes the job up
+        starts its retry deadline, so ``started_at`` is set here too if it is not yet.
+        """
+        delay = round(delay, 3)
+        return self._apply(job_id, status=JobStatus.WAITING_FOR_SEMANTEST, event="waiting_for_semantest",
+                           data={"retry_after": delay, "reason": reason}, fields={"progress": "0"},
+                           attempts=-1 if give_back_attempt else 0, set_once=("started_at", utc_now_iso()))
 
     def mark_weaving(self, job_id: str) -> bool:
         return self._apply(job_id, status=JobStatus.WEAVING, event="weaving")
@@ -240,10 +265,12 @@ class JobStore:
                            data={"result": result},
                            fields={"result": result, "progress": "100", "finished_at": utc_now_iso()})
 
-    def fail(self, job_id: str, code: str, message: str) -> bool:
+    def fail(self, job_id: str, code: str, message: str, *, give_back_attempt: bool = False) -> bool:
+        """``give_back_attempt``: the run that fails counted an attempt it never made (see :meth:`park`)."""
         error = {"code": code, "message": message}
         return self._apply(job_id, status=JobStatus.FAILED, event="failed", data={"error": error},
-                           fields={"error": error, "finished_at": utc_now_iso()})
+                           fields={"error": error, "finished_at": utc_now_iso()},
+                           attempts=-1 if give_back_attempt else 0)
 
     def cancel(self, job_id: str, reason: str = "canceled by request") -> bool:
         return self._apply(job_id, status=JobStatus.CANCELED, event="canceled",
@@ -255,8 +282,8 @@ class JobStore:
         if job.terminal:
             return job
         self.client.set(keys.job_cancel(job_id), "1", ex=7 * 24 * 3600)
-        if job.status == JobStatus.QUEUED:
-            self.cancel(job_id)
+        if job.status in (JobStatus.QUEUED, JobStatus.WAITING_FOR_SEMANTEST):
+            self.cancel(job_id)  # not running: nothing else would end it before its next run
         return self.require(job_id)
 
     def cancel_requested(self, job_id: str) -> bool:

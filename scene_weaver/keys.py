@@ -83,6 +83,11 @@ def breaker() -> str:
     return f"{PREFIX}semantest:breaker"
 
 
+def breaker_window() -> str:
+    """List: outcomes of the fleet's last calls to Semantest, newest first ("1" failed, "0" succeeded)."""
+    return f"{PREFIX}semantest:breaker:window"
+
+
 def breaker_probe() -> str:
     """String: the token of the one half-open probe allowed through the breaker (expires)."""
     return f"{PREFIX}semantest:breaker:probe"

@@ -12,6 +12,8 @@ __all__ = ["Scene", "WovenPrompt", "JobStatus", "Priority", "TERMINAL_STATUSES"]
 
 class JobStatus(enum.StrEnum):
     QUEUED = "queued"
+    # Turned away by the open circuit breaker before an attempt: re-queued for when it half-opens.
+    WAITING_FOR_SEMANTEST = "waiting_for_semantest"
     STARTED = "started"
     WEAVING = "weaving"
     GENERATING = "generating"

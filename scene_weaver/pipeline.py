@@ -1,7 +1,8 @@
 """What a worker does with one job: weave, generate, store, record.
 
-The Celery task is a thin shell around :func:`run_job`; retry decisions come
-back to it as exceptions so Celery does the re-queueing.
+The Celery task is a thin shell around :func:`run_job`: a job the open breaker turns
+away comes back to it as :class:`JobParked`, a retryable failure as the error itself,
+and :func:`retry_later` says when (or whether) to run it again; Celery re-queues.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .errors import CircuitOpen, JobCanceled, SemantestError
+from . import retries
+from .errors import CircuitOpen, JobCanceled, JobParked, SemantestError
 from .images import ImageStore
 from .jobs import Job, JobStore
 from .models import Scene
@@ -22,7 +24,7 @@ from .runtime_config import effective_config
 from .semantest import GeneratedImage, GenerationRequest
 from .settings import Settings
 
-__all__ = ["ImageService", "JobContext", "Notify", "Outcome", "run_job", "give_up"]
+__all__ = ["ImageService", "JobContext", "Notify", "Outcome", "run_job", "retry_later", "give_up"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ class ImageService(Protocol):
                  should_cancel: Any = ...) -> GeneratedImage: ...
 
     def circuit_state(self) -> str: ...
+
+    def admission_wait(self) -> float: ...
 
 
 @dataclass
@@ -81,7 +85,11 @@ class Outcome(enum.StrEnum):
 
 
 def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> Outcome:
-    """Run one job to an outcome; retryable Semantest errors propagate to the caller."""
+    """Run one job to an outcome.
+
+    Retryable Semantest errors propagate to the caller (see :func:`retry_later`); a job
+    the open breaker turns away is parked and :class:`JobParked` says for how long.
+    """
     job = ctx.store.get(job_id)
     if job is None:
         log.warning("job %s does not exist; dropping the task", job_id)
@@ -99,11 +107,16 @@ def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> Outco
     return outcome
 
 
-def _run_locked(ctx: JobContext, job: Job, emit: Callable[[str, dict[str, Any]], None]) -> Outcome:
+def _run_locked(  # noqa: PLR0911 - one return per way a run ends
+        ctx: JobContext, job: Job, emit: Callable[[str, dict[str, Any]], None]) -> Outcome:
     store, job_id = ctx.store, job.job_id
     if store.cancel_requested(job_id):
         store.cancel(job_id)
         return Outcome.CANCELED
+    wait = ctx.service.admission_wait()
+    if wait > 0:  # a parked job wakes here: it neither starts nor connects while the breaker is open
+        return _turned_away(ctx, job, CircuitOpen(
+            f"Semantest circuit breaker is open; retry in {wait:.1f}s", retry_after=wait), started=False)
     if store.mark_started(job_id):
         emit("started", {"status": "started"})
     store.mark_weaving(job_id)
@@ -144,6 +157,8 @@ def _run_locked(ctx: JobContext, job: Job, emit: Callable[[str, dict[str, Any]],
     except JobCanceled:
         store.cancel(job_id)
         return Outcome.CANCELED
+    except CircuitOpen as exc:  # the breaker opened while this run was weaving: nothing was sent
+        return _turned_away(ctx, job, exc, started=True)
     except SemantestError as exc:
         if exc.retryable:
             raise
@@ -180,14 +195,56 @@ def _spoken_line(scene: Scene) -> str:
     return (scene.dialogue or scene.captions or [""])[0]
 
 
-def give_up(ctx: JobContext, job_id: str, exc: SemantestError, attempts: int,
-            notify: Notify | None = None) -> None:
+def _turned_away(ctx: JobContext, job: Job, exc: CircuitOpen, *, started: bool) -> Outcome:
+    """Park the job until the breaker is due to half-open; past its deadline, fail it instead.
+
+    ``started``: this run counted an attempt when it started, which is given back.
+    """
+    if retries.deadline_passed(ctx.settings, job):
+        attempts = job.attempts  # as loaded, before this run counted one
+        _fail(ctx, job.job_id, exc, attempts, note=_deadline_note(ctx, job), give_back_attempt=started)
+        return Outcome.FAILED
+    delay = retries.park_delay(ctx.settings, exc)
+    ctx.store.park(job.job_id, delay, exc.message, give_back_attempt=started)
+    raise JobParked(f"job {job.job_id} waits for Semantest", delay=delay)
+
+
+def retry_later(ctx: JobContext, job_id: str, exc: SemantestError, notify: Notify | None = None) -> float | None:
+    """A real attempt failed with ``exc`` (retryable): seconds until the next run, recorded in
+    the job's ``retries``; or None when the budget (attempts or deadline) is spent and the job failed."""
+    job = ctx.store.get(job_id)
+    if job is None or job.terminal:
+        return None
+    if job.attempts > ctx.settings.job_max_retries:
+        give_up(ctx, job_id, exc, job.attempts, notify=notify)
+        return None
+    if retries.deadline_passed(ctx.settings, job):
+        give_up(ctx, job_id, exc, job.attempts, notify=notify, note=_deadline_note(ctx, job))
+        return None
+    delay = retries.retry_delay(ctx.settings, job.attempts, exc)
+    ctx.store.note_retry(job_id, exc.code, exc.message, delay)
+    return delay
+
+
+def _deadline_note(ctx: JobContext, job: Job) -> str:
+    return (f" in {retries.seconds_since_start(job):.0f}s "
+            f"(JOB_RETRY_DEADLINE is {ctx.settings.job_retry_deadline:g}s)")
+
+
+def give_up(ctx: JobContext, job_id: str, exc: SemantestError, attempts: int, *,
+            notify: Notify | None = None, note: str = "") -> None:
     """The retry budget is spent: fail the job, naming the breaker when it is the cause."""
+    _fail(ctx, job_id, exc, attempts, note=note)
+    job = ctx.store.get(job_id)
+    if job is not None:
+        _completed(ctx, job, notify)
+
+
+def _fail(ctx: JobContext, job_id: str, exc: SemantestError, attempts: int, *, note: str,
+          give_back_attempt: bool = False) -> None:
     code, reason = exc.code, exc.message
     if not isinstance(exc, CircuitOpen) and ctx.service.circuit_state() != "closed":
         code = CircuitOpen.code
         reason = f"Semantest is unavailable (circuit breaker open); last error {exc.code}: {exc.message}"
-    ctx.store.fail(job_id, code, f"gave up after {attempts} attempts: {reason}")
-    job = ctx.store.get(job_id)
-    if job is not None:
-        _completed(ctx, job, notify)
+    ctx.store.fail(job_id, code, f"gave up after {attempts} attempts{note}: {reason}",
+                   give_back_attempt=give_back_attempt)

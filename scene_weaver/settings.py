@@ -121,12 +121,32 @@ class Settings(BaseSettings):
         description="connection tries per request (exponential backoff with jitter)")
     semantest_reconnect_max_wait: Float = Field(5.0, validation_alias="SEMANTEST_RECONNECT_MAX_WAIT",
                                                 description="cap of the backoff between connection tries (s)")
-    breaker_failure_threshold: Int = Field(
-        5, validation_alias="BREAKER_FAILURE_THRESHOLD",
-        description="consecutive retryable failures that open the fleet-wide circuit breaker")
-    breaker_cooldown: Float = Field(10.0, validation_alias="BREAKER_COOLDOWN",
-                                    description="how long the breaker stays open (s)")
-    job_max_retries: Int = Field(8, validation_alias="JOB_MAX_RETRIES", description="retry budget of a job")
+    breaker_failure_rate: Float = Field(
+        0.5, gt=0.0, le=1.0, validation_alias="BREAKER_FAILURE_RATE",
+        description="share of failed requests in the breaker's window that opens it (0..1]")
+    breaker_window: Int = Field(
+        20, ge=1, le=1000, validation_alias="BREAKER_WINDOW",
+        description="the breaker's sliding window: the fleet's last N requests to Semantest")
+    breaker_min_calls: Int = Field(
+        10, ge=1, validation_alias="BREAKER_MIN_CALLS",
+        description="requests the window must hold before its failure rate can open the breaker")
+    breaker_connect_failures: Int = Field(
+        3, ge=1, validation_alias="BREAKER_CONNECT_FAILURES",
+        description="consecutive failures to connect, fleet-wide, that open the breaker (Semantest is down)")
+    breaker_cooldown: Float = Field(10.0, gt=0.0, validation_alias="BREAKER_COOLDOWN",
+                                    description="how long the breaker stays open before one half-open probe (s)")
+    breaker_wake_jitter: Float = Field(
+        2.0, ge=0.0, validation_alias="BREAKER_WAKE_JITTER",
+        description="jobs parked by the open breaker wake within this spread after it is due to half-open, "
+                    "so the fleet does not stampede (s)")
+    job_max_retries: Int = Field(
+        8, ge=0, validation_alias="JOB_MAX_RETRIES",
+        description="retries of a job after its first real attempt (a job turned away by the open breaker "
+                    "has made no attempt)")
+    job_retry_deadline: Float = Field(
+        900.0, gt=0.0, validation_alias="JOB_RETRY_DEADLINE",
+        description="no retry once this long has passed since the job first started: it fails with its "
+                    "last error (s)")
     job_retry_backoff_max: Float = Field(30.0, validation_alias="JOB_RETRY_BACKOFF_MAX",
                                          description="cap of the backoff between a job's retries (s)")
 
@@ -259,6 +279,12 @@ class Settings(BaseSettings):
                 require_strong_secret(str(type(self).model_fields[name].validation_alias), value)
         if self.semantest_api_key and self.semantest_api_key.strip() in PUBLISHED_SECRETS:
             raise ConfigurationError("SEMANTEST_API_KEY is published in the Scene Weaver repository")
+        return self
+
+    @model_validator(mode="after")
+    def _min_calls_fit_the_window(self) -> Settings:
+        if self.breaker_min_calls > self.breaker_window:
+            raise ConfigurationError("BREAKER_MIN_CALLS must not exceed BREAKER_WINDOW")
         return self
 
     @classmethod

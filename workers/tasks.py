@@ -1,15 +1,15 @@
-"""Thin tasks: they take a job id, call the pipeline, and turn retryable
-failures into Celery retries with exponential backoff and jitter."""
+"""Thin tasks: they take a job id, call the pipeline, and turn its verdicts into Celery
+retries: a job parked by the open breaker (no attempt spent) or a retryable failure
+(backoff, within the job's budget of attempts and time)."""
 
 from __future__ import annotations
 
 import logging
 
 from celery import Task, shared_task
-from celery.utils.time import get_exponential_backoff_interval
 
-from scene_weaver.errors import CircuitOpen, SemantestError
-from scene_weaver.pipeline import Outcome, give_up, run_job
+from scene_weaver.errors import JobParked, SemantestError
+from scene_weaver.pipeline import Outcome, retry_later, run_job
 
 from . import resources
 from .queues import PROCESS_SCENE
@@ -25,19 +25,14 @@ def process_scene(self: Task, job_id: str) -> Outcome:
     ctx = resources.context()
     try:
         outcome = run_job(ctx, job_id, notify=notifier(ctx))
+    except JobParked as parked:
+        log.info("job %s: waiting for Semantest (breaker open), next run in %.1fs", job_id, parked.delay)
+        raise self.retry(countdown=parked.delay) from None
     except SemantestError as exc:
-        retries = self.request.retries
-        if retries >= ctx.settings.job_max_retries:
-            give_up(ctx, job_id, exc, retries + 1, notify=notifier(ctx))
+        delay = retry_later(ctx, job_id, exc, notify=notifier(ctx))
+        if delay is None:
             return Outcome.FAILED
-        delay = get_exponential_backoff_interval(
-            factor=1, retries=retries, maximum=int(ctx.settings.job_retry_backoff_max), full_jitter=True
-        )
-        if isinstance(exc, CircuitOpen):
-            delay = max(delay, exc.retry_after)
-        delay = max(delay, 0.2)
-        log.info("job %s: %s (%s), retry %d in %.1fs", job_id, exc.code, exc.message, retries + 1, delay)
-        ctx.store.note_retry(job_id, exc.code, exc.message, delay)
+        log.info("job %s: %s (%s), retry in %.1fs", job_id, exc.code, exc.message, delay)
         raise self.retry(countdown=delay, exc=exc) from exc
     if outcome == Outcome.BUSY:
         # Another runner holds the job's lock (this message was redelivered while it runs).

@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--dialect", choices=DIALECTS, default=_defaults.dialect, help="wire dialect (default %(default)s)")
     add("--download-dir", type=Path, default=None, metavar="DIR",
         help="where the semantest-events dialect writes images")
+    add("--retry-after", type=float, default=None, metavar="SECONDS",
+        help="name this retry delay in every OVERLOADED reply (error.retry_after)")
     add("--max-images", type=int, default=_defaults.max_images, metavar="N",
         help="generated images kept in memory (default %(default)s)")
     add("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
@@ -52,7 +54,7 @@ def options_from_args(args: argparse.Namespace) -> RendererOptions:
         fail_code=args.fail_code, drop_rate=args.drop_rate, handshake_delay=args.handshake_delay,
         max_in_flight=args.max_in_flight, overload=args.overload, malformed_rate=args.malformed_rate,
         api_key=args.api_key, seed=args.seed, dialect=args.dialect, download_dir=args.download_dir,
-        max_images=args.max_images,
+        max_images=args.max_images, retry_after=args.retry_after,
     )
 
 

@@ -43,6 +43,7 @@ class RendererOptions:
     dialect: str = "weaver"
     download_dir: Path | None = None
     max_images: int = 2000
+    retry_after: float | None = None  # named in OVERLOADED replies (seconds), when set
 
     def __post_init__(self) -> None:
         for name in ("fail_rate", "drop_rate", "malformed_rate"):
@@ -52,6 +53,8 @@ class RendererOptions:
         for name in ("latency", "jitter", "handshake_delay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.retry_after is not None and self.retry_after < 0:
+            raise ValueError("retry_after must not be negative")
         if not 0 <= self.port <= _MAX_PORT:
             raise ValueError(f"port out of range: {self.port}")
         if self.max_in_flight < 1:

@@ -142,10 +142,10 @@ class WeaverDialectHandler:
 
     async def _generation_error(self, request_id: str, code: str, message: str) -> None:
         self._state.stats.failed += 1
-        await self._send({
-            "type": "generation_error", "request_id": request_id,
-            "error": {"code": code, "message": message, "retryable": is_retryable(code)},
-        })
+        error: dict[str, Any] = {"code": code, "message": message, "retryable": is_retryable(code)}
+        if code == "OVERLOADED" and self._state.options.retry_after is not None:
+            error["retry_after"] = self._state.options.retry_after
+        await self._send({"type": "generation_error", "request_id": request_id, "error": error})
 
     def _request_id(self, message: dict[str, Any]) -> str | None:
         request_id = message.get("request_id")

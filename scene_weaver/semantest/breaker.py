@@ -1,10 +1,17 @@
 """The fleet-wide circuit breaker: state in Redis, changed only by Lua scripts.
 
-Every worker process shares one breaker. After ``threshold`` consecutive retryable
-failures it opens for ``cooldown`` seconds, during which nobody sends or connects.
-Then exactly one caller gets a probe token (``SET NX PX``): its success closes the
-breaker, its failure re-opens it. Times come from Redis ``TIME`` so that the
-processes' clocks never disagree.
+Every worker process shares one breaker, shaped like resilience4j's count-based breaker
+and Polly's advanced one. It opens on either of two verdicts:
+
+- the failure rate: at least ``failure_rate`` of the fleet's last ``window`` requests
+  failed, once the window holds ``min_calls`` requests (a service failing a third of
+  its requests at random does not open it; one failing most of them does);
+- the service is down: ``connect_failures`` failures to connect in a row, fleet-wide.
+
+Open, nobody sends or connects for ``cooldown`` seconds. Then exactly one caller gets a
+probe token (``SET NX PX``): its success closes the breaker with an empty window, its
+failure re-opens it. Times come from Redis ``TIME``, so the processes' clocks never
+disagree; each transition is one script, so no two processes see half a change.
 """
 
 from __future__ import annotations
@@ -18,54 +25,124 @@ import redis
 from .. import keys
 from ..errors import CircuitOpen
 from ..redis_text import decode, decode_hash
+from ..settings import Settings
 
 __all__ = ["CircuitBreaker", "Permit"]
 
+# While the probe is out, callers look again after this share of the cool-down: a probe
+# usually answers well within it, and a closed breaker should not keep jobs parked long.
+PROBE_RECHECK_SHARE = 0.25
+
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
 
-_ACQUIRE = _NOW + """
-local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-if state == 'closed' then return {1, '0', 0, tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')} end
-local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
-local wait = opened + tonumber(ARGV[1]) - now
-if state == 'open' and wait > 0 then return {0, tostring(wait), 0, 0} end
+_OPEN = """
+local function open_breaker()
+  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', tostring(now))
+  redis.call('HINCRBY', KEYS[1], 'opens', 1)
+end
+"""
+
+# Shared by acquire and wait: how long until a caller may pass, or 0 (and whether the probe is free).
+_WAIT_OF = """
+local function wait_of(cooldown, recheck)
+  local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+  if state == 'closed' then return 0, false end
+  local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
+  local wait = opened + cooldown - now
+  if state == 'open' and wait > 0 then return wait, false end
+  if redis.call('EXISTS', KEYS[2]) == 0 then return 0, true end
+  return math.min(math.max(redis.call('PTTL', KEYS[2]), 0) / 1000, recheck), false
+end
+"""
+
+# KEYS: breaker hash, probe. ARGV: cooldown, probe ttl (ms), token, recheck.
+_ACQUIRE = _NOW + _WAIT_OF + """
+local wait, probe = wait_of(tonumber(ARGV[1]), tonumber(ARGV[4]))
+if wait > 0 then return {0, tostring(wait), 0} end
+if not probe then return {1, '0', 0} end
 if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then
   redis.call('HSET', KEYS[1], 'state', 'half_open')
-  return {1, '0', 1, 0}
+  redis.call('HINCRBY', KEYS[1], 'probes', 1)
+  return {1, '0', 1}
 end
-local left = math.max(redis.call('PTTL', KEYS[2]), 0) / 1000
-return {0, tostring(math.min(left, tonumber(ARGV[1]))), 0, 0}
+return {0, tostring(math.min(tonumber(ARGV[4]), tonumber(ARGV[1]))), 0}
 """
 
-_FAILURE = _NOW + """
-local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-if state == 'half_open' then
-  if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) == ARGV[2] then
-    redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', tostring(now))
-    redis.call('DEL', KEYS[2])
+# KEYS: breaker hash, probe. ARGV: cooldown, recheck.
+_WAIT = _NOW + _WAIT_OF + """
+local wait = wait_of(tonumber(ARGV[1]), tonumber(ARGV[2]))
+return tostring(wait)
+"""
+
+# Drop the oldest outcomes beyond the window's size, keeping the failure count true.
+_TRIM = """
+local function trim(size)
+  while redis.call('LLEN', KEYS[3]) > size do
+    if redis.call('RPOP', KEYS[3]) == '1' then redis.call('HINCRBY', KEYS[1], 'failures', -1) end
   end
-elseif state == 'closed' and failures >= tonumber(ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', tostring(now))
 end
-return failures
 """
 
-_SUCCESS = """
+# Record one request's outcome in the window; open the breaker if its failure rate says so.
+_RECORD = """
+local function record(outcome, size, min_calls, rate)
+  redis.call('LPUSH', KEYS[3], outcome)
+  if outcome == '1' then redis.call('HINCRBY', KEYS[1], 'failures', 1) end
+  trim(size)
+  local calls = redis.call('LLEN', KEYS[3])
+  local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
+  if calls >= min_calls and failures > 0 and failures >= rate * calls then
+    open_breaker()
+    return 1
+  end
+  return 0
+end
+"""
+
+# KEYS: breaker hash, probe, window. ARGV: token, kind (request|connect), window size,
+# min calls, failure rate, connect failures in a row that open it.
+_FAILURE = _NOW + _OPEN + _TRIM + _RECORD + """
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state ~= 'closed' then
+  -- Only the probe's verdict counts now; late failures of calls let through before it opened do not.
+  if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then
+    open_breaker()
+    redis.call('DEL', KEYS[2])
+    return 1
+  end
+  return 0
+end
+if ARGV[2] == 'connect' then
+  if redis.call('HINCRBY', KEYS[1], 'connect_failures', 1) >= tonumber(ARGV[6]) then
+    open_breaker()
+    return 1
+  end
+  return 0
+end
+return record('1', tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+"""
+
+# KEYS: breaker hash, probe, window. ARGV: token, kind (request|connect), window size,
+# min calls, failure rate. A success can complete the minimum number of calls, so it too
+# may find the rate over the threshold (as resilience4j judges after every call).
+_SUCCESS = _NOW + _OPEN + _TRIM + _RECORD + """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if state == 'closed' then
-  if (redis.call('HGET', KEYS[1], 'failures') or '0') ~= '0' then
-    redis.call('HSET', KEYS[1], 'failures', 0)
+  if ARGV[2] == 'connect' then
+    if (redis.call('HGET', KEYS[1], 'connect_failures') or '0') ~= '0' then
+      redis.call('HSET', KEYS[1], 'connect_failures', 0)
+    end
+    return 1
   end
+  record('0', tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
   return 1
 end
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0)
-  redis.call('HDEL', KEYS[1], 'opened_at')
-  redis.call('DEL', KEYS[2])
-  return 1
-end
-return 0
+-- The probe's connection is not its verdict: the request it then sends is.
+if ARGV[2] == 'connect' or ARGV[1] == '' or redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'connect_failures', 0)
+redis.call('HDEL', KEYS[1], 'opened_at')
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
 """
 
 _RELEASE = """
@@ -73,17 +150,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+REQUEST = "request"
+CONNECT = "connect"
+
 
 @dataclass(frozen=True)
 class Permit:
-    """Leave to send one request; ``probe`` when it is the half-open probe.
-
-    ``clean`` says the breaker was closed with no failures counted when the permit was
-    given, so a success has nothing to reset and costs no round trip.
-    """
+    """Leave to send one request; ``probe`` when it is the half-open probe."""
 
     token: str = ""
-    clean: bool = False
 
     @property
     def probe(self) -> bool:
@@ -95,32 +170,50 @@ class CircuitBreaker:
         self,
         redis_client: redis.Redis,
         *,
-        threshold: int,
         cooldown: float,
         probe_ttl: float,
+        failure_rate: float = 0.5,
+        window: int = 20,
+        min_calls: int = 10,
+        connect_failures: int = 3,
     ) -> None:
         self.redis = redis_client
-        self.threshold = max(1, threshold)
         self.cooldown = cooldown
         self.probe_ttl_ms = max(1, int(probe_ttl * 1000))
-        self._keys = [keys.breaker(), keys.breaker_probe()]
+        self.failure_rate = failure_rate
+        self.window = max(1, window)
+        self.min_calls = max(1, min_calls)
+        self.connect_failures = max(1, connect_failures)
+        self.recheck = max(0.1, cooldown * PROBE_RECHECK_SHARE)
+        self._keys = [keys.breaker(), keys.breaker_probe(), keys.breaker_window()]
         self._acquire = redis_client.register_script(_ACQUIRE)
+        self._wait = redis_client.register_script(_WAIT)
         self._failure = redis_client.register_script(_FAILURE)
         self._success = redis_client.register_script(_SUCCESS)
         self._release = redis_client.register_script(_RELEASE)
 
+    @classmethod
+    def from_settings(cls, redis_client: redis.Redis, settings: Settings, *, probe_ttl: float) -> CircuitBreaker:
+        return cls(redis_client, cooldown=settings.breaker_cooldown, probe_ttl=probe_ttl,
+                   failure_rate=settings.breaker_failure_rate, window=settings.breaker_window,
+                   min_calls=settings.breaker_min_calls, connect_failures=settings.breaker_connect_failures)
+
     def acquire(self) -> Permit:
         """A permit to send, or ``CircuitOpen`` with how long to wait."""
         token = uuid.uuid4().hex
-        allowed, retry_after, probe, failures = self._acquire(
-            keys=self._keys, args=[self.cooldown, self.probe_ttl_ms, token]
+        allowed, retry_after, probe = self._acquire(
+            keys=self._keys[:2], args=[self.cooldown, self.probe_ttl_ms, token, self.recheck]
         )
         if not int(allowed):
             wait = max(float(retry_after), 0.1)
             raise CircuitOpen(
                 f"Semantest circuit breaker is open; retry in {wait:.1f}s", retry_after=wait
             )
-        return Permit(token if int(probe) else "", clean=not int(probe) and not int(failures))
+        return Permit(token if int(probe) else "")
+
+    def wait_time(self) -> float:
+        """Seconds until a caller would be let through (0: now, as a call or as the probe). Changes nothing."""
+        return max(0.0, float(self._wait(keys=self._keys[:2], args=[self.cooldown, self.recheck])))
 
     def ensure_closed(self, permit: Permit) -> None:
         """Before each connection attempt: only a closed breaker, or the probe, may connect."""
@@ -131,12 +224,22 @@ class CircuitBreaker:
             raise CircuitOpen("Semantest circuit breaker is open", retry_after=self.cooldown)
 
     def record_failure(self, permit: Permit, client: redis.client.Pipeline | None = None) -> None:
-        self._failure(keys=self._keys, args=[self.threshold, permit.token], client=client)
+        """A request failed in a way worth retrying: it counts against the window's failure rate."""
+        self._failure(keys=self._keys, client=client, args=[
+            permit.token, REQUEST, self.window, self.min_calls, self.failure_rate, self.connect_failures])
 
     def record_success(self, permit: Permit, client: redis.client.Pipeline | None = None) -> None:
-        if permit.clean:
-            return
-        self._success(keys=self._keys, args=[permit.token], client=client)
+        """Semantest answered the request (an image, or a refusal that is no fault of its own)."""
+        self._success(keys=self._keys, client=client,
+                      args=[permit.token, REQUEST, self.window, self.min_calls, self.failure_rate])
+
+    def record_connect_failure(self, permit: Permit) -> None:
+        self._failure(keys=self._keys, args=[
+            permit.token, CONNECT, self.window, self.min_calls, self.failure_rate, self.connect_failures])
+
+    def record_connect_success(self, permit: Permit) -> None:
+        self._success(keys=self._keys, args=[permit.token, CONNECT, self.window, self.min_calls,
+                                             self.failure_rate])
 
     def release(self, permit: Permit) -> None:
         """Give the probe back without a verdict (the request was canceled or never sent)."""
@@ -144,8 +247,13 @@ class CircuitBreaker:
             self._release(keys=[keys.breaker_probe()], args=[permit.token])
 
     def state(self) -> dict[str, Any]:
-        raw = decode_hash(self.redis.hgetall(keys.breaker()))
-        seconds, micros = self.redis.time()
+        """The breaker as it stands: ``closed``, ``open`` or ``half_open`` (due, or probing), and why."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(keys.breaker())
+            pipe.llen(keys.breaker_window())
+            pipe.time()
+            raw_hash, calls, (seconds, micros) = pipe.execute()
+        raw = decode_hash(raw_hash)
         now = seconds + micros / 1_000_000
         state = raw.get("state", "closed")
         opened_at = float(raw["opened_at"]) if raw.get("opened_at") else None
@@ -157,8 +265,12 @@ class CircuitBreaker:
         return {
             "state": state,
             "failures": int(raw.get("failures", 0)),
+            "calls": int(calls),
+            "connect_failures": int(raw.get("connect_failures", 0)),
             "opened_at": opened_at,
             "retry_after": retry_after,
+            "opens": int(raw.get("opens", 0)),
+            "probes": int(raw.get("probes", 0)),
         }
 
     def reset(self) -> None:

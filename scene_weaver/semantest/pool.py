@@ -70,12 +70,7 @@ class SessionPool:
         self._session_type = _SESSION_TYPES[self.dialect]
         request_timeout = max(settings.semantest_request_timeout, settings.semantest_events_request_timeout)
         hold = request_timeout + settings.semantest_handshake_timeout + 30.0
-        self.breaker = breaker or CircuitBreaker(
-            redis_client,
-            threshold=settings.breaker_failure_threshold,
-            cooldown=settings.breaker_cooldown,
-            probe_ttl=hold,
-        )
+        self.breaker = breaker or CircuitBreaker.from_settings(redis_client, settings, probe_ttl=hold)
         self.semaphore = semaphore or GlobalSemaphore(
             redis_client, limit=settings.semantest_max_in_flight_global, hold_ttl=hold
         )
@@ -108,7 +103,10 @@ class SessionPool:
             log.warning("request %s lost its session (%s); retrying once", request.request_id, lost.message)
             try:
                 return self._attempt(request, on_progress, should_cancel)
-            except (GenerationFailed, CircuitOpen, JobCanceled):
+            except CircuitOpen as circuit:
+                # The request was sent once: this was a real attempt, lost with its session.
+                raise lost from circuit
+            except (GenerationFailed, JobCanceled):
                 raise
             except SemantestError as again:
                 if not again.retryable or again.code == "invalid_image":
@@ -131,6 +129,13 @@ class SessionPool:
                                      permit=permit, deadline=deadline)
             finally:
                 self._checkin(session)
+        except SemantestError as exc:
+            if permit.probe and exc.retryable and not isinstance(exc, CircuitOpen):
+                # The probe asked the breaker's question with this request; the answer re-opened
+                # it. The job waits like every other one rather than paying for the outage.
+                raise CircuitOpen(f"Semantest circuit breaker re-opened: its probe failed ({exc.code}: "
+                                  f"{exc.message})", retry_after=self.breaker.cooldown) from exc
+            raise
         finally:
             self.breaker.release(permit)  # a no-op once the probe got its verdict
 
@@ -150,7 +155,10 @@ class SessionPool:
             try:
                 image = session.submit(request, on_progress=on_progress, should_cancel=should_cancel)
             except SemantestError as exc:
-                if exc.retryable:
+                # A dropped session counts once against the breaker's window, not once per
+                # request it carried: those are retried on another session at once.
+                one_fault = not isinstance(exc, SessionLost) or permit.probe or session.first_to_report_loss()
+                if exc.retryable and one_fault:
                     self.breaker.record_failure(permit, pipe)
                 elif isinstance(exc, GenerationFailed):
                     self.breaker.record_success(permit, pipe)  # Semantest answered: it is up
@@ -219,16 +227,24 @@ class SessionPool:
                 retry=retry_if_exception(_retryable_connect_error),
                 reraise=True,
             )
-            for attempt in retrying:
-                with attempt:
-                    self.breaker.ensure_closed(permit)
-                    self.redis.hincrby(keys.counters(), CONNECT_ATTEMPTS_COUNTER, 1)
-                    try:
-                        session.connect()
-                    except SemantestError as exc:
-                        if exc.retryable:
-                            self.breaker.record_failure(permit)
-                        raise
+            failed: list[SemantestError] = []
+            try:
+                for attempt in retrying:
+                    with attempt:
+                        self.breaker.ensure_closed(permit)
+                        self.redis.hincrby(keys.counters(), CONNECT_ATTEMPTS_COUNTER, 1)
+                        try:
+                            session.connect()
+                        except SemantestError as exc:
+                            if exc.retryable:
+                                failed.append(exc)
+                                self.breaker.record_connect_failure(permit)
+                            raise
+            except CircuitOpen as circuit:
+                if failed:  # this request did try to connect: report that, a real attempt
+                    raise failed[-1] from circuit
+                raise
+            self.breaker.record_connect_success(permit)
 
     def _session_changed(self) -> None:
         with self._cond:
@@ -240,6 +256,10 @@ class SessionPool:
     def circuit_state(self) -> str:
         """``closed``, ``open`` or ``half_open``: the fleet-wide breaker as it stands now."""
         return str(self.breaker.state()["state"])
+
+    def admission_wait(self) -> float:
+        """Seconds until the breaker would let a request through (0: now); asks, takes nothing."""
+        return self.breaker.wait_time()
 
     def stats(self) -> dict[str, Any]:
         with self._cond:

@@ -73,6 +73,7 @@ class BaseSession(ABC):
         self._state = "new"  # new -> connected -> dead | closed
         self._last_rx = time.monotonic()
         self._ping: tuple[str, float] | None = None
+        self._loss_reported = False
 
     # --- state ---------------------------------------------------------------------------
 
@@ -87,6 +88,12 @@ class BaseSession(ABC):
     @property
     def in_flight(self) -> int:
         return len(self._pending)
+
+    def first_to_report_loss(self) -> bool:
+        """True for one caller only: a session's death is one fault, however many requests it took."""
+        with self._lock:
+            first, self._loss_reported = not self._loss_reported, True
+            return first
 
     @property
     @abstractmethod

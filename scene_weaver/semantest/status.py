@@ -20,8 +20,7 @@ STALE_AFTER = 30.0
 
 
 def semantest_status(client: redis.Redis, settings: Settings) -> dict[str, Any]:
-    breaker = CircuitBreaker(client, threshold=settings.breaker_failure_threshold,
-                             cooldown=settings.breaker_cooldown, probe_ttl=1.0).state()
+    breaker = CircuitBreaker.from_settings(client, settings, probe_ttl=1.0).state()
     now = time.time()
     live: list[dict[str, Any]] = []
     for raw in client.hgetall(keys.semantest_sessions()).values():

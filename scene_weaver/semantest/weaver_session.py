@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 CLIENT_VERSION = "1.0"
 CAPABILITIES = ["progress", "cancel", "batch"]
 NON_RETRYABLE_CODES = frozenset({"CONTENT_REJECTED", "INVALID_REQUEST"})
+MAX_RETRY_AFTER = 3600.0  # a server naming a longer delay is trusted only this far
 _QUIET_TYPES = frozenset(
     {"cancel_response", "status_response", "batch_accepted", "batch_completed", "handshake_ack"}
 )
@@ -111,7 +112,15 @@ def _generation_failed(error: Any) -> GenerationFailed:
     retryable = error.get("retryable")
     if not isinstance(retryable, bool):
         retryable = code not in NON_RETRYABLE_CODES
-    return GenerationFailed(str(error.get("message") or code), code=code, retryable=retryable)
+    return GenerationFailed(str(error.get("message") or code), code=code, retryable=retryable,
+                            retry_after=_retry_after(error.get("retry_after")))
+
+
+def _retry_after(value: Any) -> float:
+    """The delay a reply names (``error.retry_after``, seconds), bounded; 0 when absent or not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return 0.0
+    return min(float(value), MAX_RETRY_AFTER)
 
 
 def _server_error(message: dict[str, Any]) -> SemantestError:

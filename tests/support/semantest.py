@@ -54,7 +54,7 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         semantest_slot_wait=5.0,
         semantest_connect_attempts=2,
         semantest_reconnect_max_wait=0.2,
-        breaker_failure_threshold=5,
+        breaker_connect_failures=5,
         breaker_cooldown=1.0,
     )
     return base.model_copy(update=overrides)

@@ -206,7 +206,7 @@ def test_give_up_fails_the_job_with_the_last_error(
 def test_give_up_names_the_open_breaker(
         renderer_factory: RendererFactory, context_factory: ContextFactory, notifications: Notifications) -> None:
     ctx = context_factory(renderer_factory("--fail-rate", "1", "--fail-code", "OVERLOADED"),
-                          breaker_failure_threshold=1, breaker_cooldown=60.0)
+                          breaker_min_calls=1, breaker_cooldown=60.0)
     job_id = new_job(ctx)
     with pytest.raises(SemantestError) as raised:
         run_job(ctx, job_id)

@@ -66,7 +66,7 @@ def test_session_killed_mid_request_is_retried_on_a_new_session(
     # The breaker is not under test here: on a loaded machine the second renderer can take
     # longer to start than the breaker's threshold of failed connects, so keep it out of the way.
     pool = pool_factory(first.url, semantest_connect_attempts=50, semantest_reconnect_max_wait=0.3,
-                        breaker_failure_threshold=1000)
+                        breaker_connect_failures=1000)
     progress = threading.Event()
     outcome: list[object] = []
 
