@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from scene_weaver.constants import SCENE_QUEUES
+from scene_weaver.constants import SCENE_QUEUES, WEBHOOK_QUEUE
 from scene_weaver.stack import free_port
 from scene_weaver.stack.supervisor import GUNICORN_CONFIG
 from tests.support.renderer import RendererProcess, start_renderer
@@ -52,6 +52,15 @@ class Stack:
         worker = Proc(name, [PYTHON, "-m", "celery", "-A", "workers.main", "worker", "-Q", ",".join(SCENE_QUEUES),
                              "--pool", "threads", "-c", str(concurrency), "-n", f"{name}@%h",
                              "--loglevel", "INFO", "--without-mingle", "--without-gossip"], self.env).start()
+        worker.wait_for_line("ready.", timeout=60)
+        self.workers.append(worker)
+        return worker
+
+    def start_webhook_worker(self, concurrency: int = 4) -> Proc:
+        """The webhook deliveries' own worker process, as `scene-weaver up` and compose run it."""
+        worker = Proc("webhooks", [PYTHON, "-m", "celery", "-A", "workers.main", "worker", "-Q", WEBHOOK_QUEUE,
+                                   "--pool", "threads", "-c", str(concurrency), "-n", "webhooks@%h",
+                                   "--loglevel", "INFO", "--without-mingle", "--without-gossip"], self.env).start()
         worker.wait_for_line("ready.", timeout=60)
         self.workers.append(worker)
         return worker
