@@ -142,7 +142,7 @@ def test_renderer_down_for_good_opens_the_breaker_and_bounds_connections(make_st
     assert 3 <= attempts <= bound
     breaker = client.hgetall(keys.breaker())
     assert breaker["state"] in ("open", "half_open")
-    health = requests.get(f"{stack.base}/health", timeout=10)
+    health = requests.get(f"{stack.base}/health", headers=stack.admin_headers(), timeout=10)
     assert health.status_code == 503
     assert "semantest" in health.json()["failing"]
     assert health.json()["semantest"]["breaker"]["state"] in ("open", "half_open")
