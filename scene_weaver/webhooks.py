@@ -15,6 +15,7 @@ never to a second lookup's answer (DNS rebinding).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -23,6 +24,7 @@ import json
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -260,6 +262,15 @@ def delivery_for(client: redis.Redis, settings: Settings, job_id: str, options: 
     return Delivery(url=str(url), body=body)
 
 
+def _cut_off(connection: http.client.HTTPConnection, done: threading.Event) -> None:
+    """End a delivery from another thread: shutting the socket down wakes a blocked read."""
+    done.set()
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def receiver_host(url: str) -> str:
     """The host a delivery's limits and backoff are kept for (lower case, no port)."""
     return (urlsplit(url).hostname or "").lower().rstrip(".")
@@ -276,6 +287,13 @@ def send(delivery: Delivery, settings: Settings) -> int:
     body = delivery.body.encode()
     timestamp = int(time.time())
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # The timeouts bound each read; a receiver dripping its answer a byte at a time is cut off
+    # when the whole delivery has taken both of them (its host's lease outlives this).
+    cut_off = threading.Event()
+    watchdog = threading.Timer(settings.webhook_connect_timeout + settings.webhook_timeout, _cut_off,
+                               (connection, cut_off))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("POST", target, body=body, headers={
             "Content-Type": "application/json",
@@ -287,7 +305,10 @@ def send(delivery: Delivery, settings: Settings) -> int:
     except (OSError, http.client.HTTPException) as exc:
         raise DeliveryFailed(f"could not reach the receiver: {exc}") from None
     finally:
+        watchdog.cancel()
         connection.close()
+    if cut_off.is_set():  # a cut-off answer may parse as complete: it is a failure all the same
+        raise DeliveryFailed("the receiver took longer than the delivery timeouts")
     # A redirect could point at a denied host: a 3xx is a failed delivery like any non-2xx.
     if not HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
         raise DeliveryFailed(f"the receiver answered {status}", details={"status": status})

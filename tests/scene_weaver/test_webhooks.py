@@ -137,3 +137,38 @@ def test_a_receiver_slower_than_the_read_timeout_fails_the_delivery_in_time() ->
 
 def test_webhook_timeouts_default_to_short_ones() -> None:
     assert DEV.webhook_connect_timeout == 2.0 and DEV.webhook_timeout == 5.0
+
+
+class _Dripper(BaseHTTPRequestHandler):
+    """Answers one header byte at a time, each well within the read timeout: only a total bound ends it."""
+
+    stop = threading.Event()
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            self.wfile.flush()
+            while not _Dripper.stop.wait(0.1):
+                self.wfile.write(b"X")
+                self.wfile.flush()
+        except OSError:
+            pass  # the sender cut us off
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_receiver_dripping_its_answer_is_cut_off_after_both_timeouts() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Dripper)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = Settings.from_env({"SCENE_WEAVER_ENV": "development", "WEBHOOK_TIMEOUT": "0.5",
+                                  "WEBHOOK_CONNECT_TIMEOUT": "0.5", "WEBHOOK_SECRET": secrets.token_hex(32)})
+    try:
+        started = time.monotonic()
+        with pytest.raises(DeliveryFailed):
+            send(Delivery(url=f"http://127.0.0.1:{server.server_address[1]}/hook", body="{}"), settings)
+        assert time.monotonic() - started < 15  # 1 s by the settings; the dripper would go on forever
+    finally:
+        _Dripper.stop.set()
+        server.shutdown()
+        server.server_close()
