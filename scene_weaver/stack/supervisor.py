@@ -1,9 +1,10 @@
 """``scene-weaver up``: the whole stack in the foreground, stopped as one.
 
 Starts (when not pointed elsewhere) an embedded Redis and the local renderer,
-then the Celery workers (scene jobs; webhook deliveries), Flower and the API under gunicorn. Each child runs in its
-own process group; SIGINT/SIGTERM stop them all — a polite SIGTERM first, a
-SIGKILL to any group still alive after the grace period.
+then the Celery workers (scene jobs; webhook deliveries in a process of their own),
+Flower and the API under gunicorn. Each child runs in its own process group;
+SIGINT/SIGTERM stop them all — a polite SIGTERM first, a SIGKILL to any group still
+alive after the grace period.
 """
 
 from __future__ import annotations

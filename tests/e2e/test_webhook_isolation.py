@@ -104,6 +104,8 @@ def _finished(stack: Stack, token: str, job_id: str) -> dict[str, Any] | None:
 def test_a_slow_receiver_does_not_delay_another_users_job(stack: Stack, slow_receiver: str) -> None:
     victim = stack.login(*VICTIM)
     attacker = stack.login()
+    # The webhook worker takes no jobs, so readiness does not count it.
+    assert requests.get(f"{stack.base}/health", headers=stack.admin_headers(), timeout=10).json()["workers"] == 1
 
     first = _run_job(stack, victim)
     normal = wait_until(lambda: _finished(stack, victim, first), 60, interval=0.05, what="the baseline job")
