@@ -146,13 +146,17 @@ class StatsResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
+    """The public body is ``status`` and ``failing``; the other fields come with an admin's token."""
+
     status: str = Field(description="`ok` (200) or `unavailable` (503)")
-    redis: str
-    workers: int = Field(description="worker processes with a live heartbeat that take jobs")
-    workers_stopping: int = Field(description="worker processes finishing their jobs before they exit")
-    jobs_in_flight: int = Field(description="jobs the live worker processes are running")
-    semantest: Any
     failing: list[str] | None = Field(None, description="what fails: `redis`, `workers`, `semantest`")
+    redis: str | None = Field(None, description="admins only: `ok` or why Redis is unavailable")
+    workers: int | None = Field(None, description="admins only: worker processes with a live heartbeat "
+                                                  "that take jobs")
+    workers_stopping: int | None = Field(None, description="admins only: worker processes finishing their "
+                                                           "jobs before they exit")
+    jobs_in_flight: int | None = Field(None, description="admins only: jobs the live worker processes are running")
+    semantest: Any = Field(None, description="admins only: dialect, URL, breaker and sessions of Semantest")
 
 
 class LivenessResponse(BaseModel):

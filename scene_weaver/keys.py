@@ -73,6 +73,16 @@ def webhook_throttle(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}:webhook:throttle"
 
 
+def webhook_host_slots(host: str) -> str:
+    """Sorted set: deliveries in flight to one receiver host, scored by when their lease ends."""
+    return f"{PREFIX}webhook:host:{host}:slots"
+
+
+def webhook_host_failures(host: str) -> str:
+    """String (expires): failures in a row of one receiver host; deleted by a success."""
+    return f"{PREFIX}webhook:host:{host}:failures"
+
+
 def token_blocklist(jti: str) -> str:
     """String: a revoked token id (expires with the token)."""
     return f"{PREFIX}jwt:revoked:{jti}"

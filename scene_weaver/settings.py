@@ -223,8 +223,24 @@ class Settings(BaseSettings):
                     "empty: none); unset: private ranges, and loopback too in production")
     webhook_progress_interval: Float = Field(2.0, validation_alias="WEBHOOK_PROGRESS_INTERVAL",
                                              description="least time between two progress webhooks of a job (s)")
-    webhook_timeout: Float = Field(5.0, validation_alias="WEBHOOK_TIMEOUT",
-                                   description="timeout of one webhook delivery (s)")
+    webhook_timeout: Float = Field(5.0, gt=0, validation_alias="WEBHOOK_TIMEOUT",
+                                   description="read timeout of one webhook delivery (s)")
+
+    # Webhook deliveries: their own queue and worker process, never a scene-job slot
+    webhook_connect_timeout: Float = Field(2.0, gt=0, validation_alias="WEBHOOK_CONNECT_TIMEOUT",
+                                           description="connect timeout of one webhook delivery (s)")
+    webhook_concurrency: Int = Field(4, ge=1, validation_alias="WEBHOOK_CONCURRENCY",
+                                     description="threads of the webhook worker process (`-Q webhooks`)")
+    webhook_host_limit: Int = Field(
+        2, ge=1, validation_alias="WEBHOOK_HOST_LIMIT",
+        description="deliveries in flight to one receiver host, fleet-wide; more wait their turn")
+    webhook_max_attempts: Int = Field(5, ge=1, validation_alias="WEBHOOK_MAX_ATTEMPTS",
+                                      description="tries of one delivery before it is dropped")
+    webhook_host_failures: Int = Field(
+        3, ge=1, validation_alias="WEBHOOK_HOST_FAILURES",
+        description="failures in a row after which every delivery to that host is delayed (backed off)")
+    webhook_backoff_max: Float = Field(300.0, gt=0, validation_alias="WEBHOOK_BACKOFF_MAX",
+                                       description="longest delay before a delivery is tried again (s)")
 
     # Who may jump the queue
     high_priority_allowed: CommaList | None = Field(

@@ -15,6 +15,7 @@ never to a second lookup's answer (DNS rebinding).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -23,6 +24,7 @@ import json
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +51,7 @@ __all__ = [
     "sign",
     "verify",
     "delivery_for",
+    "receiver_host",
     "send",
 ]
 
@@ -185,17 +188,22 @@ def _port(scheme: str, port: int | None) -> int:
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """HTTP to ``host`` (Host header), connected to addresses checked beforehand, never to a new lookup."""
 
-    def __init__(self, host: str, port: int, addresses: Sequence[str], timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
+    def __init__(self, host: str, port: int, addresses: Sequence[str], timeouts: tuple[float, float]) -> None:
+        connect_timeout, read_timeout = timeouts
+        super().__init__(host, port, timeout=read_timeout)
         self._addresses = addresses
+        self._connect_timeout = connect_timeout
 
     def _open_socket(self) -> socket.socket:
         error: OSError = OSError("no address")
         for address in self._addresses:
             try:
-                return socket.create_connection((address, self.port), self.timeout)
+                sock = socket.create_connection((address, self.port), self._connect_timeout)
             except OSError as exc:
                 error = exc
+                continue
+            sock.settimeout(self.timeout)  # each read waits this long at most
+            return sock
         raise error
 
     def connect(self) -> None:
@@ -207,8 +215,8 @@ class _PinnedHTTPSConnection(_PinnedHTTPConnection):
 
     default_port = http.client.HTTPS_PORT
 
-    def __init__(self, host: str, port: int, addresses: Sequence[str], timeout: float) -> None:
-        super().__init__(host, port, addresses, timeout)
+    def __init__(self, host: str, port: int, addresses: Sequence[str], timeouts: tuple[float, float]) -> None:
+        super().__init__(host, port, addresses, timeouts)
         self._context = ssl.create_default_context()
 
     def connect(self) -> None:
@@ -254,16 +262,38 @@ def delivery_for(client: redis.Redis, settings: Settings, job_id: str, options: 
     return Delivery(url=str(url), body=body)
 
 
+def _cut_off(connection: http.client.HTTPConnection, done: threading.Event) -> None:
+    """End a delivery from another thread: shutting the socket down wakes a blocked read."""
+    done.set()
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def receiver_host(url: str) -> str:
+    """The host a delivery's limits and backoff are kept for (lower case, no port)."""
+    return (urlsplit(url).hostname or "").lower().rstrip(".")
+
+
 def send(delivery: Delivery, settings: Settings) -> int:
     """POST one delivery, signed now; raises ``DeliveryFailed`` unless the receiver answers 2xx."""
     check_url(delivery.url, settings)
     addresses = check_resolved(delivery.url, settings)
     parts = urlsplit(delivery.url)
     pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-    connection = pinned(parts.hostname or "", _port(parts.scheme, parts.port), addresses, settings.webhook_timeout)
+    connection = pinned(parts.hostname or "", _port(parts.scheme, parts.port), addresses,
+                        (settings.webhook_connect_timeout, settings.webhook_timeout))
     body = delivery.body.encode()
     timestamp = int(time.time())
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # The timeouts bound each read; a receiver dripping its answer a byte at a time is cut off
+    # when the whole delivery has taken both of them (its host's lease outlives this).
+    cut_off = threading.Event()
+    watchdog = threading.Timer(settings.webhook_connect_timeout + settings.webhook_timeout, _cut_off,
+                               (connection, cut_off))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("POST", target, body=body, headers={
             "Content-Type": "application/json",
@@ -275,7 +305,10 @@ def send(delivery: Delivery, settings: Settings) -> int:
     except (OSError, http.client.HTTPException) as exc:
         raise DeliveryFailed(f"could not reach the receiver: {exc}") from None
     finally:
+        watchdog.cancel()
         connection.close()
+    if cut_off.is_set():  # a cut-off answer may parse as complete: it is a failure all the same
+        raise DeliveryFailed("the receiver took longer than the delivery timeouts")
     # A redirect could point at a denied host: a 3xx is a failed delivery like any non-2xx.
     if not HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
         raise DeliveryFailed(f"the receiver answered {status}", details={"status": status})

@@ -21,6 +21,7 @@ import redis
 from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown, worker_shutting_down
 
 from scene_weaver.clock import utc_now_iso
+from scene_weaver.constants import SCENE_QUEUES
 from scene_weaver.heartbeats import RUNNING, STOPPING, Heartbeat, HeartbeatStore, WorkerState
 from scene_weaver.settings import Settings
 
@@ -122,13 +123,16 @@ def _start(sender: Any, **_: object) -> None:
     if _heartbeater is not None:
         return
     app = sender.app
+    queues = tuple(app.amqp.queues.consume_from)
+    if not set(queues) & set(SCENE_QUEUES):
+        return  # the webhook worker takes no jobs: /health counts only processes that do
     settings = resources.settings()
     # Its own client with short timeouts: a slow Redis delays a beat, never blocks it for good.
     client = redis.Redis.from_url(settings.require_redis_url(), socket_connect_timeout=2,
                                   socket_timeout=max(1.0, settings.worker_heartbeat_interval))
     heartbeater = Heartbeater(
         HeartbeatStore(client), settings, node=str(sender.hostname),
-        queues=tuple(app.amqp.queues.consume_from), concurrency=int(sender.controller.concurrency),
+        queues=queues, concurrency=int(sender.controller.concurrency),
         jobs=in_flight, sessions=resources.sessions_connected,
     )
     with _lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from .server import serve
 __all__ = ["add_arguments", "main", "options_from_args", "register", "run"]
 
 _defaults = RendererOptions()
+API_KEY_VARIABLE = "SEMANTEST_API_KEY"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--overload", action="store_true", help="accept, then close every connection with 1013")
     add("--malformed-rate", type=float, default=_defaults.malformed_rate, metavar="P",
         help="probability of a garbage frame before an answer")
-    add("--api-key", default=None, metavar="KEY", help="require 'Authorization: Bearer KEY' (else close 1008)")
+    # The same variable the client reads: a stack given a key locks its own renderer with it.
+    add("--api-key", default=os.environ.get(API_KEY_VARIABLE) or None, metavar="KEY",
+        help=f"require 'Authorization: Bearer KEY' on the WebSocket (else close 1008) and on image "
+             f"downloads (else 401); default: ${API_KEY_VARIABLE}, unset: open")
     add("--seed", type=int, default=None, metavar="N", help="seed for injected faults, for repeatable runs")
     add("--dialect", choices=DIALECTS, default=_defaults.dialect, help="wire dialect (default %(default)s)")
     add("--download-dir", type=Path, default=None, metavar="DIR",

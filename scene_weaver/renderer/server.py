@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import signal
 import tempfile
 from pathlib import Path
@@ -12,7 +11,7 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as websockets_serve
 
 from .events_dialect import EventsHub
-from .http_routes import make_process_request
+from .http_routes import bearer_matches, make_process_request
 from .options import RendererOptions
 from .state import RendererState
 from .weaver_dialect import WeaverDialectHandler
@@ -35,9 +34,7 @@ def default_download_dir() -> Path:
 
 
 def _authorized(connection: ServerConnection, api_key: str) -> bool:
-    header = connection.request.headers.get("Authorization", "") if connection.request else ""
-    scheme, _, token = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), api_key.encode())
+    return connection.request is not None and bearer_matches(connection.request.headers, api_key)
 
 
 def _base_url(connection: ServerConnection, fallback: str) -> str:
@@ -75,7 +72,7 @@ async def serve_async(options: RendererOptions, stop: asyncio.Event) -> None:
             await WeaverDialectHandler(connection, state, _base_url(connection, fallback_host)).run()
 
     server = await websockets_serve(
-        handler, options.host, options.port, process_request=make_process_request(state),
+        handler, options.host, options.port, process_request=make_process_request(state, options.api_key),
         close_timeout=1, max_size=MAX_FRAME,
     )
     host, port = _bound_address(server, options.host)

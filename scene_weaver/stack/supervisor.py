@@ -1,9 +1,10 @@
 """``scene-weaver up``: the whole stack in the foreground, stopped as one.
 
 Starts (when not pointed elsewhere) an embedded Redis and the local renderer,
-then a Celery worker, Flower and the API under gunicorn. Each child runs in its
-own process group; SIGINT/SIGTERM stop them all — a polite SIGTERM first, a
-SIGKILL to any group still alive after the grace period.
+then the Celery workers (scene jobs; webhook deliveries in a process of their own),
+Flower and the API under gunicorn. Each child runs in its own process group;
+SIGINT/SIGTERM stop them all — a polite SIGTERM first, a SIGKILL to any group still
+alive after the grace period.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from ..constants import SCENE_QUEUES
+from ..constants import SCENE_QUEUES, WEBHOOK_QUEUE
 from ..errors import ConfigurationError
 from ..renderer import ready_line
 from ..settings import Settings
@@ -142,6 +143,12 @@ def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 2, with_f
                 "--pool", "threads", "-c", str(settings.worker_concurrency),
                 "-n", f"worker{index + 1}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
             ], env, ready_text="ready.")
+        # Deliveries run in their own process and queue: a slow receiver never takes a job slot.
+        sup.spawn("webhooks", [
+            python, "-m", "celery", "-A", "workers.main", "worker", "-Q", WEBHOOK_QUEUE,
+            "--pool", "threads", "-c", str(settings.webhook_concurrency),
+            "-n", "webhooks@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+        ], env, ready_text="ready.")
         if with_flower:
             sup.spawn("flower", [python, "-m", "celery", "-A", "workers.main", "flower",
                                  f"--port={settings.flower_port}", "--address=127.0.0.1"], env)

@@ -90,7 +90,7 @@ def test_tokens(client: FlaskClient) -> None:
 
 
 def test_health_is_503_naming_workers_when_none_run(client: FlaskClient) -> None:
-    response = client.get("/health")
+    response = client.get("/health", headers=login(client, "root", "root-password"))
     assert response.status_code == 503
     body = response.get_json()
     assert body["redis"] == "ok" and body["workers"] == 0 and "workers" in body["failing"]

@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import redis
 import requests
 
-from scene_weaver.constants import SCENE_QUEUES
+from scene_weaver import keys
+from scene_weaver.constants import SCENE_QUEUES, WEBHOOK_QUEUE
 from scene_weaver.stack import free_port
 from scene_weaver.stack.supervisor import GUNICORN_CONFIG
+from scene_weaver.users import UserStore
 from tests.support.renderer import RendererProcess, start_renderer
 
 from .processes import PYTHON, Proc, http_answers, wait_until
 
 JWT_SECRET = "e2e-secret-e2e-secret-e2e-secret-0123456789"
+ADMIN = ("e2e-admin", "e2e-admin-password")
 
 
 class Stack:
@@ -38,6 +42,7 @@ class Stack:
         self.renderer: RendererProcess | None = None
         self.workers: list[Proc] = []
         self.api: Proc | None = None
+        self._admin_headers: dict[str, str] | None = None
 
     @property
     def base(self) -> str:
@@ -52,6 +57,15 @@ class Stack:
         worker = Proc(name, [PYTHON, "-m", "celery", "-A", "workers.main", "worker", "-Q", ",".join(SCENE_QUEUES),
                              "--pool", "threads", "-c", str(concurrency), "-n", f"{name}@%h",
                              "--loglevel", "INFO", "--without-mingle", "--without-gossip"], self.env).start()
+        worker.wait_for_line("ready.", timeout=60)
+        self.workers.append(worker)
+        return worker
+
+    def start_webhook_worker(self, concurrency: int = 4) -> Proc:
+        """The webhook deliveries' own worker process, as `scene-weaver up` and compose run it."""
+        worker = Proc("webhooks", [PYTHON, "-m", "celery", "-A", "workers.main", "worker", "-Q", WEBHOOK_QUEUE,
+                                   "--pool", "threads", "-c", str(concurrency), "-n", "webhooks@%h",
+                                   "--loglevel", "INFO", "--without-mingle", "--without-gossip"], self.env).start()
         worker.wait_for_line("ready.", timeout=60)
         self.workers.append(worker)
         return worker
@@ -74,6 +88,18 @@ class Stack:
         for proc in [self.api, *self.workers, self.renderer]:
             if proc is not None:
                 proc.stop()
+
+    def admin_headers(self) -> dict[str, str]:
+        """An admin's token (``/health``'s details are for admins): one login per stack, under the rate limit."""
+        if self._admin_headers is None:
+            client = redis.Redis.from_url(self.redis_url)
+            try:
+                if not client.exists(keys.user(ADMIN[0])):
+                    UserStore(client, rounds=4).add(*ADMIN, role="admin")
+            finally:
+                client.close()
+            self._admin_headers = {"Authorization": f"Bearer {self.login(*ADMIN)}"}
+        return self._admin_headers
 
     def login(self, username: str = "demo", password: str = "demo-password") -> str:
         response = requests.post(self.base + "/v1/auth/login",

@@ -37,6 +37,7 @@ def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     try:
         stack.start_renderer("--latency", "1.5")
         stack.start_worker()
+        stack.start_webhook_worker()
         stack.start_api(workers=2)
         yield stack
     finally:
@@ -190,7 +191,8 @@ def test_signed_webhooks_reach_a_loopback_receiver(live: Stack) -> None:
             payload = json.loads(body)
             assert payload["job_id"] == job_id
             events.append(payload["event"])
-        assert events and events[0] == "started" and "completed" in events, events
+        # Deliveries run concurrently (and retries reorder them): every event arrives, order is not promised.
+        assert "started" in events and "completed" in events, events
         assert "progress" in events
         completed = next(json.loads(b) for _, b in _Receiver.deliveries if b'"completed"' in b)
         assert completed["status"] == "succeeded" and completed["result"]["width"] == 256

@@ -123,7 +123,7 @@ def test_image_is_404_until_ready(stack: Stack) -> None:
 
 
 def test_health_names_workers_and_redis(stack: Stack) -> None:
-    response = requests.get(f"{stack.base}/health", timeout=10)
+    response = requests.get(f"{stack.base}/health", headers=stack.admin_headers(), timeout=10)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ok"
