@@ -19,6 +19,10 @@ Client messages are rate-limited per socket by a token bucket (``WS_MESSAGE_RATE
 bursts of ``WS_MESSAGE_BURST``): messages over it are dropped unanswered, with one
 ``rate_limited`` error a second at most.
 
+A socket is a live connection: from the handshake it counts against ``LIVE_MAX_PER_ADDRESS``
+and, once authenticated, against ``LIVE_MAX_PER_USER``; beyond either it is closed with 1013
+(try again later) after a ``too_many_streams`` error.
+
 The server sends ``{"type": "ping"}`` every ``STREAM_KEEPALIVE`` seconds (and protocol pings).
 New events are read with XREAD BLOCK over every subscribed stream in this socket's thread.
 
@@ -50,7 +54,8 @@ from . import limits
 from .auth import user_from_token
 from .errors import validation_details
 from .jobs import accepted_view, job_visible_to
-from .live_limits import TokenBucket
+from .limits import client_address
+from .live_limits import LiveSlots, TokenBucket, TooManyStreams
 from .requests import InvalidJson, JsonTooDeep, loads_json
 from .services import Services, services
 from .streams import BLOCK_CEILING_MS, check_event_id
@@ -66,6 +71,7 @@ UNSUPPORTED_DATA = 1003
 INVALID_PAYLOAD = 1007
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
+TRY_AGAIN_LATER = 1013
 _POLL_MS = 250
 
 
@@ -108,8 +114,8 @@ class _Credentials:
 
 
 class _Session:
-    def __init__(self, ws: Any, svc: Services, credentials: _Credentials) -> None:
-        self.ws, self.svc, self.credentials = ws, svc, credentials
+    def __init__(self, ws: Any, svc: Services, credentials: _Credentials, slots: LiveSlots) -> None:
+        self.ws, self.svc, self.credentials, self.slots = ws, svc, credentials, slots
         self.user = credentials.user
         self.positions: dict[str, str] = {}
         settings = svc.settings
@@ -129,6 +135,7 @@ class _Session:
         last_ping = time.monotonic()
         while self.ws.connected:
             self.credentials.check(self.svc, revocation=False)
+            self.slots.renew_if_due()
             message = self.ws.receive(timeout=0 if self.positions else _POLL_MS / 1000)
             while message is not None:
                 self.admit(message)
@@ -253,10 +260,17 @@ def _authenticate(ws: Any, svc: Services) -> _Credentials | None:
 @sock.route("/ws", bp=bp)
 def websocket(ws: Any) -> None:
     svc = services()
+    settings = svc.settings
+    slots = LiveSlots(svc.redis)
     try:
+        # Counted from the handshake on: unauthenticated sockets count against their address.
+        slots.acquire({client_address(): ("address", settings.live_max_per_address)})
         credentials = _authenticate(ws, svc)
         if credentials is not None:
-            _Session(ws, svc, credentials).run()
+            slots.acquire({f"user:{credentials.user.username}": ("user", settings.live_max_per_user)})
+            _Session(ws, svc, credentials, slots).run()
+    except TooManyStreams as exc:
+        _close(ws, TRY_AGAIN_LATER, exc.code, exc.message)
     except AuthError as exc:  # the token expired or was revoked while the socket was open
         _close(ws, POLICY_VIOLATION, exc.code, exc.message)
     except _Unreadable as exc:
@@ -268,6 +282,8 @@ def websocket(ws: Any) -> None:
     except Exception:
         log.exception("websocket failed")
         _close(ws, INTERNAL_ERROR, "internal_error", "an unexpected error occurred")
+    finally:
+        slots.release()
 
 
 def _close(ws: Any, code: int, error_code: str, message: str) -> None:
