@@ -251,7 +251,8 @@ def _authenticate(ws: Any, svc: Services) -> _Credentials | None:
                                 code="missing_token")
             token = str(message["token"])
         user = user_from_token(token)
-        return _Credentials(user, decode_token(token))  # valid: user_from_token decoded it
+        # Valid: user_from_token decoded it (allow_expired: exp may pass in between; the session closes then).
+        return _Credentials(user, decode_token(token, allow_expired=True))
     except AuthError as exc:
         _close(ws, POLICY_VIOLATION, exc.code, exc.message)
         return None
