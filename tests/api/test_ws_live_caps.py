@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import websocket
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
+from scene_weaver import keys
 from scene_weaver.settings import Settings
 from tests.support.waiting import wait_until
 
@@ -30,7 +32,9 @@ from .conftest import SECRET, login, submit
 def settings(redis_url: str, tmp_path: Path) -> Settings:
     return Settings.from_env({"REDIS_URL": redis_url, "SCENE_WEAVER_HOME": str(tmp_path),
                               "JWT_SECRET_KEY": SECRET, "RATE_LIMIT_LOGIN": "1000/minute",
-                              "LIVE_MAX_PER_USER": "2", "LIVE_MAX_PER_ADDRESS": "3"})
+                              "LIVE_MAX_PER_USER": "2", "LIVE_MAX_PER_ADDRESS": "3",
+                              # Held unauthenticated sockets must outlive the test.
+                              "WS_AUTH_TIMEOUT": "120"})
 
 
 @pytest.fixture
@@ -72,9 +76,12 @@ def test_sse_streams_past_the_users_cap_are_429(client: FlaskClient) -> None:
     open_streams[1].close()
 
 
-def test_websockets_past_the_addresss_cap_are_closed_1013(served: str) -> None:
+def test_websockets_past_the_addresss_cap_are_closed_1013(served: str, redis_client: redis.Redis) -> None:
     held = [websocket.create_connection(f"{served}/v1/ws", timeout=20) for _ in range(3)]
     try:
+        # The handshake ends before the server counts the socket: wait until all three are counted.
+        wait_until(lambda: redis_client.zcard(keys.live_streams("addr:127.0.0.1")) == 3, 20,
+                   what="three sockets counted")
         extra = websocket.create_connection(f"{served}/v1/ws", timeout=20)
         messages, code = _close_code(extra)
         assert code == 1013
