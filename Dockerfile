@@ -15,4 +15,4 @@ RUN pip install --quiet . && useradd --create-home --uid 10001 weaver && mkdir -
 USER weaver
 VOLUME ["/data"]
 EXPOSE 8000 5555 8765
-CMD ["gunicorn", "--config", "python:api.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "api.wsgi:app"]
+CMD ["gunicorn", "--config", "python:api.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "2", "api.wsgi:app"]

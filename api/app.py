@@ -35,9 +35,12 @@ def create_app(
     celery_app: Any = None,
 ) -> Flask:
     settings = (settings or Settings.from_env()).with_jwt_secret()
-    client = redis_client or redis.Redis.from_url(
-        settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-    )
+    # Every live stream holds a connection while it waits (gevent workers): a pool sized for
+    # them that waits for a free connection rather than failing at redis-py's default of 100.
+    client = redis_client or redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
+        settings.require_redis_url(), max_connections=settings.api_redis_max_connections, timeout=2,
+        socket_connect_timeout=2, socket_timeout=5, health_check_interval=30,
+    ))
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

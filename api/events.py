@@ -3,6 +3,9 @@
 Each event's ``id:`` is its stream id, so a client that reconnects with ``Last-Event-ID``
 (or ``?last_event_id=``) gets exactly what it missed. The stream ends after the terminal
 event; comments keep idle connections open through proxies.
+
+A stream is a live connection: it counts against ``LIVE_MAX_PER_USER`` and
+``LIVE_MAX_PER_ADDRESS`` (429 ``too_many_streams`` beyond them) while it is open.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from flask_jwt_extended import jwt_required
 
 from scene_weaver.jobs import JobEvent, JobStore
 
+from .auth import current_user
 from .jobs import visible_job
+from .limits import client_address
+from .live_limits import LiveSlots
 from .openapi_meta import RawContent, documented
 from .requests import parse_query
 from .schemas import EventsQuery
@@ -45,17 +51,21 @@ def sse_frame(event: JobEvent) -> str:
     return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(event.to_dict(), separators=(',', ':'))}\n\n"
 
 
-def _stream(store: JobStore, job_id: str, after: str, keepalive: float, max_seconds: float) -> Iterator[str]:
-    yield "retry: 2000\n\n"
+def _stream(store: JobStore, job_id: str, after: str, *, keepalive: float, max_seconds: float,
+            slots: LiveSlots) -> Iterator[str]:
     try:
-        yield from _frames(store, job_id, after, keepalive, max_seconds)
+        yield "retry: 2000\n\n"
+        yield from _frames(store, job_id, after, keepalive=keepalive, max_seconds=max_seconds, slots=slots)
     except redis.RedisError as exc:
         # Headers are gone already: end the stream cleanly; the client reconnects with Last-Event-ID.
         log.warning("event stream of job %s ended: %s", job_id, exc)
         yield ": the job store is unavailable; reconnect shortly\n\n"
+    finally:
+        slots.release()
 
 
-def _frames(store: JobStore, job_id: str, after: str, keepalive: float, max_seconds: float) -> Iterator[str]:
+def _frames(store: JobStore, job_id: str, after: str, *, keepalive: float, max_seconds: float,
+            slots: LiveSlots) -> Iterator[str]:
     last, last_write, started = after, time.monotonic(), time.monotonic()
     for event in store.events(job_id, after=last):
         yield sse_frame(event)
@@ -64,6 +74,7 @@ def _frames(store: JobStore, job_id: str, after: str, keepalive: float, max_seco
             return
     block_ms = int(min(keepalive * 1000, BLOCK_CEILING_MS))
     while time.monotonic() - started < max_seconds:  # then the client reconnects with Last-Event-ID
+        slots.renew_if_due()
         events = store.wait_events(job_id, last, block_ms)
         for event in events:
             yield sse_frame(event)
@@ -84,7 +95,7 @@ def _frames(store: JobStore, job_id: str, after: str, keepalive: float, max_seco
 @bp.get("/jobs/<job_id>/events")
 @documented(summary="The job's events as Server-Sent Events, replayable after Last-Event-ID", tag="jobs",
             query=EventsQuery, headers=(("Last-Event-ID", "replay events after this stream id"),),
-            responses={200: _SSE})
+            responses={200: _SSE}, errors=(429,))
 @jwt_required()
 def job_events(job_id: str) -> Response:
     job = visible_job(job_id)
@@ -94,8 +105,13 @@ def job_events(job_id: str) -> Response:
                                                                                     "last_event_id")
     svc = services()
     settings = svc.settings
-    response = Response(_stream(svc.jobs, job.job_id, after, settings.stream_keepalive, settings.stream_max_seconds),
+    slots = LiveSlots(svc.redis)
+    slots.acquire({f"user:{current_user().username}": ("user", settings.live_max_per_user),
+                   client_address(): ("address", settings.live_max_per_address)})
+    response = Response(_stream(svc.jobs, job.job_id, after, keepalive=settings.stream_keepalive,
+                                max_seconds=settings.stream_max_seconds, slots=slots),
                         mimetype="text/event-stream")
+    response.call_on_close(slots.release)  # also when the stream never started
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -1,7 +1,14 @@
 """gunicorn settings for the API: ``gunicorn -c python:api.gunicorn_conf api.wsgi:app``.
 
 ``scene-weaver up``, docker-compose and the Dockerfile all start gunicorn with this file.
-It covers what gunicorn answers or writes before the app sees a request:
+Workers are gevent's (``worker_class``): a WebSocket or an SSE stream waits on its socket
+or on a Redis XREAD as a greenlet, not as one of a few request threads, so hundreds of idle
+live connections leave ordinary requests as fast as ever (``tests/e2e/test_long_lived.py``).
+gunicorn's gevent worker monkey-patches the standard library before it loads the app, so
+redis-py, kombu (Celery publishing), flask-sock's simple-websocket and every blocking read
+yield to the other connections. ``worker_connections`` bounds the connections per worker.
+
+It also covers what gunicorn answers or writes before the app sees a request:
 
 - errors gunicorn answers itself (a request line over 4094 bytes, bad headers, a broken
   request) are the API's JSON error model with its security headers, not an HTML page;
@@ -15,10 +22,12 @@ workers read (``gunicorn.util.write_error``, ``gunicorn.http.wsgi.SERVER``), and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import socket
+import time
 from typing import Any
 
 import gunicorn.http.wsgi
@@ -27,9 +36,12 @@ from gunicorn.glogging import Logger
 
 from api.headers import BASE_HEADERS
 
-__all__ = ["RedactingLogger", "redact", "write_json_error", "logger_class", "SERVER_NAME"]
+__all__ = ["RedactingLogger", "redact", "write_json_error", "logger_class", "SERVER_NAME", "worker_class",
+           "worker_connections"]
 
 SERVER_NAME = "scene-weaver"
+_LINGER_SECONDS = 1.0
+_LINGER_BYTES = 256 * 1024
 _TOKEN_IN_URL = re.compile(r"(token=)[^&\s#\"']+", re.IGNORECASE)
 _ERROR_CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
                 431: "request_header_fields_too_large", 500: "internal_error", 501: "not_implemented"}
@@ -47,6 +59,25 @@ def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: st
             "Content-Type: application/json", f"Content-Length: {len(body)}",
             *(f"{name}: {value}" for name, value in BASE_HEADERS.items())]
     gunicorn.util.write_nonblock(sock, ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+    _linger(sock)
+
+
+def _linger(sock: socket.socket) -> None:
+    """Read (bounded) what the client still sends before gunicorn closes the socket.
+
+    Closing with unread bytes (the rest of a 10 KB request line) resets the connection, and
+    the client may lose the answer before reading it; gevent workers read requests in small
+    chunks, so they leave such bytes behind.
+    """
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(_LINGER_SECONDS)
+        deadline, drained = time.monotonic() + _LINGER_SECONDS, 0
+        while drained < _LINGER_BYTES and time.monotonic() < deadline:
+            chunk = sock.recv(8192)
+            if not chunk:
+                return
+            drained += len(chunk)
 
 
 class _Redact(logging.Filter):
@@ -67,6 +98,9 @@ class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn is untyped
             if not any(isinstance(existing, _Redact) for existing in log.filters):
                 log.addFilter(_Redact())
 
+
+worker_class = "gevent"
+worker_connections = 2000
 
 gunicorn.util.write_error = write_json_error
 gunicorn.http.wsgi.SERVER = SERVER_NAME

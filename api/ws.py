@@ -2,13 +2,26 @@
 
 Protocol (JSON text messages):
 
-- authenticate with ``?token=`` or a first message ``{"type": "auth", "token": ...}``;
-  otherwise the socket is closed with 1008 (policy violation);
-- ``{"type": "subscribe", "job_id": ..., "after": <event id>?}`` replays the job's events
-  after ``after`` and then sends each new one as ``{"type": "event", "job_id", "event"}``;
+- authenticate with ``?token=`` or a first message ``{"type": "auth", "token": ...}`` within
+  ``WS_AUTH_TIMEOUT``; otherwise the socket is closed with 1008 (policy violation);
+- the token stays checked: a socket whose token expires is closed with 1008 ``token_expired``,
+  and every client message first checks revocation (after ``POST /auth/logout`` the next
+  message closes the socket with 1008 ``token_revoked``);
+- ``{"type": "subscribe", "job_id": ..., "after": <event id>?}`` (or ``"job_ids": [...]``, at
+  most ``WS_MAX_JOB_IDS``, duplicates counted once) replays the job's events after ``after``
+  and then sends each new one as ``{"type": "event", "job_id", "event"}``; a socket follows
+  at most ``WS_MAX_SUBSCRIPTIONS`` jobs;
 - ``{"type": "unsubscribe", "job_id": ...}``, ``{"type": "ping"}`` → ``pong``;
 - ``{"type": "process", "scene": {...}, "idempotency_key"?: ...}`` submits a scene exactly
   as ``POST /process`` does (same validation, limit and idempotency) and subscribes to it.
+
+Client messages are rate-limited per socket by a token bucket (``WS_MESSAGE_RATE`` a second,
+bursts of ``WS_MESSAGE_BURST``): messages over it are dropped unanswered, with one
+``rate_limited`` error a second at most.
+
+A socket is a live connection: from the handshake it counts against ``LIVE_MAX_PER_ADDRESS``
+and, once authenticated, against ``LIVE_MAX_PER_USER``; beyond either it is closed with 1013
+(try again later) after a ``too_many_streams`` error.
 
 The server sends ``{"type": "ping"}`` every ``STREAM_KEEPALIVE`` seconds (and protocol pings).
 New events are read with XREAD BLOCK over every subscribed stream in this socket's thread.
@@ -28,9 +41,11 @@ from typing import Any
 
 import redis
 from flask import Blueprint, current_app, request
+from flask_jwt_extended import decode_token
 from flask_sock import ConnectionClosed, Sock
 from pydantic import ValidationError
 
+from scene_weaver import keys
 from scene_weaver.errors import AuthError, InvalidInput, SceneWeaverError
 from scene_weaver.jobs import JobEvent
 from scene_weaver.users import User
@@ -39,12 +54,14 @@ from . import limits
 from .auth import user_from_token
 from .errors import validation_details
 from .jobs import accepted_view, job_visible_to
+from .limits import client_address
+from .live_limits import LiveSlots, TokenBucket, TooManyStreams
 from .requests import InvalidJson, JsonTooDeep, loads_json
 from .services import Services, services
 from .streams import BLOCK_CEILING_MS, check_event_id
 from .submission import submit_scene
 
-__all__ = ["bp", "POLICY_VIOLATION", "UNSUPPORTED_DATA", "INVALID_PAYLOAD", "AUTH_TIMEOUT"]
+__all__ = ["bp", "POLICY_VIOLATION", "UNSUPPORTED_DATA", "INVALID_PAYLOAD"]
 
 bp = Blueprint("ws", __name__)
 sock = Sock()
@@ -54,8 +71,7 @@ UNSUPPORTED_DATA = 1003
 INVALID_PAYLOAD = 1007
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
-AUTH_TIMEOUT = 10.0
-MAX_SUBSCRIPTIONS = 100
+TRY_AGAIN_LATER = 1013
 _POLL_MS = 250
 
 
@@ -81,10 +97,30 @@ def _decode(raw: str | bytes) -> Any:
         raise _Unreadable(exc, UNSUPPORTED_DATA) from None
 
 
+class _Credentials:
+    """Who the socket's token names, and what keeps that token valid: its expiry and its jti."""
+
+    def __init__(self, user: User, claims: dict[str, Any]) -> None:
+        self.user = user
+        self.expires = float(claims["exp"])
+        self.jti = str(claims["jti"])
+
+    def check(self, svc: Services, *, revocation: bool) -> None:
+        """``AuthError`` once the token has expired, or (``revocation``) was revoked."""
+        if time.time() >= self.expires:
+            raise AuthError("the token has expired; refresh, log in and reconnect", code="token_expired")
+        if revocation and svc.redis.exists(keys.token_blocklist(self.jti)):
+            raise AuthError("the token was revoked; log in again", code="token_revoked")
+
+
 class _Session:
-    def __init__(self, ws: Any, svc: Services, user: User) -> None:
-        self.ws, self.svc, self.user = ws, svc, user
+    def __init__(self, ws: Any, svc: Services, credentials: _Credentials, slots: LiveSlots) -> None:
+        self.ws, self.svc, self.credentials, self.slots = ws, svc, credentials, slots
+        self.user = credentials.user
         self.positions: dict[str, str] = {}
+        settings = svc.settings
+        self.bucket = TokenBucket(settings.ws_message_rate, settings.ws_message_burst)
+        self.last_notice = float("-inf")
 
     def send(self, message: dict[str, Any]) -> None:
         self.ws.send(json.dumps(message, separators=(",", ":")))
@@ -98,9 +134,11 @@ class _Session:
         keepalive = self.svc.settings.stream_keepalive
         last_ping = time.monotonic()
         while self.ws.connected:
+            self.credentials.check(self.svc, revocation=False)
+            self.slots.renew_if_due()
             message = self.ws.receive(timeout=0 if self.positions else _POLL_MS / 1000)
             while message is not None:
-                self.handle(message)
+                self.admit(message)
                 message = self.ws.receive(timeout=0)
             block_ms = min(_POLL_MS, BLOCK_CEILING_MS)
             for job_id, event in self.svc.jobs.wait_events_of(dict(self.positions), block_ms):
@@ -116,6 +154,18 @@ class _Session:
         self.positions[job_id] = event.id
         if event.terminal:
             del self.positions[job_id]
+
+    def admit(self, raw: str | bytes) -> None:
+        """Handle a client message if the bucket has a token and the token is still valid."""
+        if not self.bucket.take():
+            now = time.monotonic()
+            if now - self.last_notice >= 1:  # at most one notice a second: dropping stays cheap
+                self.last_notice = now
+                self.error("rate_limited", "too many messages; slow down",
+                           {"rate": self.bucket.rate, "burst": int(self.bucket.burst)})
+            return
+        self.credentials.check(self.svc, revocation=True)
+        self.handle(raw)
 
     def handle(self, raw: str | bytes) -> None:
         kind = None
@@ -136,15 +186,22 @@ class _Session:
             self.error(exc.code, exc.message, exc.details, kind)
 
     def subscribe(self, message: dict[str, Any]) -> None:
+        settings = self.svc.settings
         ids = message.get("job_ids") or [message.get("job_id")]
         if not isinstance(ids, list):
             raise InvalidInput("job_ids must be a list", details={"field": "job_ids"})
+        if len(ids) > settings.ws_max_job_ids:
+            raise InvalidInput(f"at most {settings.ws_max_job_ids} job ids per message", code="too_many_job_ids",
+                               details={"field": "job_ids", "max": settings.ws_max_job_ids})
         after = check_event_id(message.get("after") if isinstance(message.get("after"), str) else None, "after")
-        for requested in ids:
-            job_id = job_visible_to(self.user, requested).job_id
-            if job_id not in self.positions and len(self.positions) >= MAX_SUBSCRIPTIONS:
-                raise InvalidInput(f"at most {MAX_SUBSCRIPTIONS} subscriptions per socket",
-                                   code="too_many_subscriptions")
+        # Each job once, however often it is named; all checked before any is followed.
+        named = dict.fromkeys(requested if isinstance(requested, str) else str(requested) for requested in ids)
+        unique = list(dict.fromkeys(job_visible_to(self.user, requested).job_id for requested in named))
+        added = [job_id for job_id in unique if job_id not in self.positions]
+        if len(self.positions) + len(added) > settings.ws_max_subscriptions:
+            raise InvalidInput(f"at most {settings.ws_max_subscriptions} subscriptions per socket",
+                               code="too_many_subscriptions", details={"max": settings.ws_max_subscriptions})
+        for job_id in unique:
             self.positions[job_id] = after
             self.send({"type": "subscribed", "job_id": job_id, "after": after})
             for event in self.svc.jobs.events(job_id, after=after):
@@ -178,11 +235,11 @@ _HANDLERS = {
 }
 
 
-def _authenticate(ws: Any) -> User | None:
+def _authenticate(ws: Any, svc: Services) -> _Credentials | None:
     token = request.args.get("token")
     try:
         if token is None:
-            first = ws.receive(timeout=AUTH_TIMEOUT)
+            first = ws.receive(timeout=svc.settings.ws_auth_timeout)
             if first is None:
                 raise AuthError("send {\"type\": \"auth\", \"token\": ...} first", code="auth_timeout")
             try:
@@ -193,20 +250,30 @@ def _authenticate(ws: Any) -> User | None:
                 raise AuthError("the first message must be {\"type\": \"auth\", \"token\": ...}",
                                 code="missing_token")
             token = str(message["token"])
-        return user_from_token(token)
+        user = user_from_token(token)
+        # Valid: user_from_token decoded it (allow_expired: exp may pass in between; the session closes then).
+        return _Credentials(user, decode_token(token, allow_expired=True))
     except AuthError as exc:
-        ws.send(json.dumps({"type": "error", "code": exc.code, "message": exc.message}))
-        ws.close(reason=POLICY_VIOLATION, message=exc.code)
+        _close(ws, POLICY_VIOLATION, exc.code, exc.message)
         return None
 
 
 @sock.route("/ws", bp=bp)
 def websocket(ws: Any) -> None:
     svc = services()
+    settings = svc.settings
+    slots = LiveSlots(svc.redis)
     try:
-        user = _authenticate(ws)
-        if user is not None:
-            _Session(ws, svc, user).run()
+        # Counted from the handshake on: unauthenticated sockets count against their address.
+        slots.acquire({client_address(): ("address", settings.live_max_per_address)})
+        credentials = _authenticate(ws, svc)
+        if credentials is not None:
+            slots.acquire({f"user:{credentials.user.username}": ("user", settings.live_max_per_user)})
+            _Session(ws, svc, credentials, slots).run()
+    except TooManyStreams as exc:
+        _close(ws, TRY_AGAIN_LATER, exc.code, exc.message)
+    except AuthError as exc:  # the token expired or was revoked while the socket was open
+        _close(ws, POLICY_VIOLATION, exc.code, exc.message)
     except _Unreadable as exc:
         _close(ws, exc.close_code, exc.error.code, exc.error.message)
     except redis.RedisError:
@@ -216,6 +283,8 @@ def websocket(ws: Any) -> None:
     except Exception:
         log.exception("websocket failed")
         _close(ws, INTERNAL_ERROR, "internal_error", "an unexpected error occurred")
+    finally:
+        slots.release()
 
 
 def _close(ws: Any, code: int, error_code: str, message: str) -> None:

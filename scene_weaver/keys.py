@@ -136,3 +136,9 @@ def worker_heartbeat(runner_id: str) -> str:
 def worker_heartbeats() -> str:
     """Sorted set: the runner id of every worker process, scored by its heartbeat's expiry (Redis time)."""
     return f"{PREFIX}workers"
+
+
+def live_streams(owner: str) -> str:
+    """Sorted set: open WebSockets and SSE streams of one user or client address (member: a
+    connection id; score: when its lease ends, by Redis's clock)."""
+    return f"{PREFIX}live:{owner}"

@@ -213,6 +213,29 @@ class Settings(BaseSettings):
     stream_max_seconds: Float = Field(
         3600.0, validation_alias="STREAM_MAX_SECONDS",
         description="longest life of one SSE response; the client then reconnects with `Last-Event-ID` (s)")
+    # Live connections: WebSocket and SSE
+    ws_auth_timeout: Float = Field(
+        3.0, gt=0, validation_alias="WS_AUTH_TIMEOUT",
+        description="how long a WebSocket may stay open without authenticating (s)")
+    ws_message_rate: Float = Field(
+        20.0, gt=0, validation_alias="WS_MESSAGE_RATE",
+        description="client messages per second one WebSocket may send (token bucket; over it: `rate_limited`)")
+    ws_message_burst: Int = Field(40, ge=1, validation_alias="WS_MESSAGE_BURST",
+                                  description="burst of that token bucket (messages)")
+    ws_max_subscriptions: Int = Field(100, ge=1, validation_alias="WS_MAX_SUBSCRIPTIONS",
+                                      description="distinct jobs one WebSocket may follow at once")
+    ws_max_job_ids: Int = Field(100, ge=1, validation_alias="WS_MAX_JOB_IDS",
+                                description="longest `job_ids` list of one `subscribe` message")
+    live_max_per_user: Int = Field(
+        20, ge=1, validation_alias="LIVE_MAX_PER_USER",
+        description="open WebSockets and SSE streams per user, across API processes (over it: 429 or close 1013)")
+    live_max_per_address: Int = Field(
+        100, ge=1, validation_alias="LIVE_MAX_PER_ADDRESS",
+        description="open WebSockets (authenticated or not) and SSE streams per client address")
+    api_redis_max_connections: Int = Field(
+        1000, ge=10, validation_alias="API_REDIS_MAX_CONNECTIONS",
+        description="Redis connections of one API process; each SSE stream or WebSocket following jobs "
+                    "holds one while it waits for events (beyond it: wait up to 2 s, then 503)")
     webhook_secret: str = Field(
         "", validation_alias="WEBHOOK_SECRET",
         description="key of the webhook signatures (HMAC-SHA256); unset: derived from `JWT_SECRET_KEY`; "

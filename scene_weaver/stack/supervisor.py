@@ -155,7 +155,7 @@ def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 2, with_f
         bind = f"{settings.api_host}:{settings.api_port}"
         sup.spawn("api", [python, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", bind,
                           "--workers", str(api_workers),
-                          "--threads", "4", "--graceful-timeout", "5", "--access-logfile", "-",
+                          "--graceful-timeout", "5", "--access-logfile", "-",
                           "api.wsgi:app"], env, ready_text="Booting worker")
         _banner(settings)
         code = sup.wait()

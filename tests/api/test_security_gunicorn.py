@@ -58,7 +58,7 @@ def served(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
            "JWT_SECRET_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
     # The command line of scene-weaver up (scene_weaver/stack/supervisor.py).
     proc = Proc("api", [PYTHON, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", f"127.0.0.1:{port}",
-                        "--workers", "1", "--threads", "4", "--access-logfile", "-", "api.wsgi:app"],
+                        "--workers", "1", "--access-logfile", "-", "api.wsgi:app"],
                 env, cwd=ROOT).start()
     try:
         def answering() -> bool:

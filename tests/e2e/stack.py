@@ -73,7 +73,7 @@ class Stack:
     def start_api(self, workers: int = 2) -> Proc:
         self.api = Proc("api", [PYTHON, "-m", "gunicorn", "--config", GUNICORN_CONFIG,
                                 "--bind", f"127.0.0.1:{self.api_port}",
-                                "--workers", str(workers), "--threads", "4", "api.wsgi:app"], self.env).start()
+                                "--workers", str(workers), "api.wsgi:app"], self.env).start()
         api = self.api
 
         def answering() -> bool:
