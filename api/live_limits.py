@@ -1,6 +1,6 @@
 """Bounds on live connections (WebSockets and SSE streams).
 
-- ``TokenBucket``: how fast one WebSocket may send messages;
+- ``MessageBudget``: how fast one WebSocket may send messages (a moving window from ``limits``);
 - ``LiveSlots``: how many live connections one user or client address holds open at once,
   across every API process. Each open connection holds a lease in a Redis sorted set per
   owner, renewed while it lives and removed when it ends; a process that dies leaves leases
@@ -15,11 +15,14 @@ import uuid
 from typing import Any
 
 import redis
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from scene_weaver import keys
 from scene_weaver.errors import SceneWeaverError
 
-__all__ = ["TokenBucket", "LiveSlots", "TooManyStreams", "LEASE_SECONDS"]
+__all__ = ["MessageBudget", "LiveSlots", "TooManyStreams", "LEASE_SECONDS"]
 
 LEASE_SECONDS = 60.0
 _RENEW_EVERY = LEASE_SECONDS / 3
@@ -59,22 +62,25 @@ class TooManyStreams(SceneWeaverError):
     http_status = 429
 
 
-class TokenBucket:
-    """``rate`` tokens a second up to ``burst``; each message takes one. Local to one socket."""
+# One in-process store for every socket of this API process (limits' MemoryStorage expires
+# its keys by itself); each socket counts under its own random key.
+_MESSAGES = MovingWindowRateLimiter(MemoryStorage())
+
+
+class MessageBudget:
+    """Client messages of one socket: at most ``burst`` in any window of ``burst / rate`` seconds.
+
+    A moving window (the ``limits`` library flask-limiter is built on), so a socket may send
+    ``burst`` messages at once and ``rate`` a second on average, never more.
+    """
 
     def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
+        self.rate, self.burst = rate, burst
+        self._item = RateLimitItemPerSecond(burst, max(1, round(burst / rate)))
+        self._key = uuid.uuid4().hex
 
     def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+        return _MESSAGES.hit(self._item, "ws-message", self._key)
 
 
 class LiveSlots:

@@ -15,7 +15,7 @@ Protocol (JSON text messages):
 - ``{"type": "process", "scene": {...}, "idempotency_key"?: ...}`` submits a scene exactly
   as ``POST /process`` does (same validation, limit and idempotency) and subscribes to it.
 
-Client messages are rate-limited per socket by a token bucket (``WS_MESSAGE_RATE`` a second,
+Client messages are rate-limited per socket by a moving window (``WS_MESSAGE_RATE`` a second,
 bursts of ``WS_MESSAGE_BURST``): messages over it are dropped unanswered, with one
 ``rate_limited`` error a second at most.
 
@@ -55,7 +55,7 @@ from .auth import user_from_token
 from .errors import validation_details
 from .jobs import accepted_view, job_visible_to
 from .limits import client_address
-from .live_limits import LiveSlots, TokenBucket, TooManyStreams
+from .live_limits import LiveSlots, MessageBudget, TooManyStreams
 from .requests import InvalidJson, JsonTooDeep, loads_json
 from .services import Services, services
 from .streams import BLOCK_CEILING_MS, check_event_id
@@ -119,7 +119,7 @@ class _Session:
         self.user = credentials.user
         self.positions: dict[str, str] = {}
         settings = svc.settings
-        self.bucket = TokenBucket(settings.ws_message_rate, settings.ws_message_burst)
+        self.bucket = MessageBudget(settings.ws_message_rate, settings.ws_message_burst)
         self.last_notice = float("-inf")
 
     def send(self, message: dict[str, Any]) -> None:
@@ -162,7 +162,7 @@ class _Session:
             if now - self.last_notice >= 1:  # at most one notice a second: dropping stays cheap
                 self.last_notice = now
                 self.error("rate_limited", "too many messages; slow down",
-                           {"rate": self.bucket.rate, "burst": int(self.bucket.burst)})
+                           {"rate": self.bucket.rate, "burst": self.bucket.burst})
             return
         self.credentials.check(self.svc, revocation=True)
         self.handle(raw)

@@ -219,9 +219,9 @@ class Settings(BaseSettings):
         description="how long a WebSocket may stay open without authenticating (s)")
     ws_message_rate: Float = Field(
         20.0, gt=0, validation_alias="WS_MESSAGE_RATE",
-        description="client messages per second one WebSocket may send (token bucket; over it: `rate_limited`)")
+        description="client messages per second one WebSocket may send (a moving window per socket; over it: `rate_limited`)")
     ws_message_burst: Int = Field(40, ge=1, validation_alias="WS_MESSAGE_BURST",
-                                  description="burst of that token bucket (messages)")
+                                  description="messages one WebSocket may send at once; the window is burst / rate seconds")
     ws_max_subscriptions: Int = Field(100, ge=1, validation_alias="WS_MAX_SUBSCRIPTIONS",
                                       description="distinct jobs one WebSocket may follow at once")
     ws_max_job_ids: Int = Field(100, ge=1, validation_alias="WS_MAX_JOB_IDS",
