@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from api.app import create_app
 from scene_weaver.settings import Settings
 from scene_weaver.users import UserStore
+from tests.support.serving import serve_app
 
 SECRET = "api-test-secret-api-test-secret-0123456789"
 
@@ -23,6 +24,13 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
         "JWT_SECRET_KEY": SECRET,
         "RATE_LIMIT_LOGIN": "1000/minute",
     })
+
+
+@pytest.fixture
+def served(app: Flask) -> Iterator[str]:
+    """The app (or a test module's own ``app``) on a real loopback server, for WebSocket clients."""
+    with serve_app(app) as base:
+        yield base
 
 
 @pytest.fixture

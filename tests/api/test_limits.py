@@ -4,7 +4,6 @@ as 429s in our model."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,11 @@ import redis
 import websocket
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from api.app import create_app
 from scene_weaver.settings import Settings
 from scene_weaver.users import UserStore
+from tests.support.serving import serve_app
 
 from .conftest import SECRET, login
 
@@ -40,14 +39,8 @@ def limited(limited_app: Flask) -> FlaskClient:
 @pytest.fixture
 def served(limited_app: Flask) -> Iterator[str]:
     """The same app behind a real HTTP server, for WebSockets: its ws:// base URL."""
-    server = make_server("127.0.0.1", 0, limited_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_app(limited_app) as base:
+        yield base
 
 
 def test_parse_limit_per_user_with_headers(limited: FlaskClient) -> None:

@@ -9,17 +9,13 @@ from __future__ import annotations
 import json
 import secrets
 import struct
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import websocket
-from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from api.app import create_app
 from scene_weaver import keys
@@ -31,19 +27,6 @@ from .conftest import SCENE, login, submit
 DEEP = b"[" * 100_000
 DEEP_OBJECT = b'{"a":' * 50_000
 LARGEST_STREAM_ID = "18446744073709551615-18446744073709551615"
-
-
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    """The app on a real loopback server (werkzeug, threaded), for WebSocket clients."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def _error(response: Any) -> tuple[int, str]:

@@ -4,16 +4,12 @@ on the WebSocket), and never a token that cannot expire or be revoked."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
 
 import jwt
 import pytest
 import websocket
-from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from .conftest import SECRET, login, submit
 
@@ -59,18 +55,6 @@ def test_query_tokens_are_refused_on_http_routes(client: FlaskClient) -> None:
     for method, path in (("PUT", "/v1/config"), ("POST", "/v1/cache/clear")):
         response = client.open(f"{path}?token={admin}", method=method, json={"default_style": "manga"})
         assert response.status_code == 401, (method, path)
-
-
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def test_the_websocket_still_takes_a_query_token_but_not_one_without_exp(client: FlaskClient, served: str) -> None:

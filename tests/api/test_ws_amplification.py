@@ -7,17 +7,13 @@ duplicates that slipped past the subscription cap, and 2,000 pings in one burst.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websocket
-from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from scene_weaver.settings import Settings
 
@@ -32,18 +28,6 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
                               "JWT_SECRET_KEY": SECRET, "RATE_LIMIT_LOGIN": "1000/minute",
                               "RATE_LIMIT_PROCESS": "1000/minute",
                               "WS_MAX_SUBSCRIPTIONS": str(MAX_SUBSCRIPTIONS)})
-
-
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import json
 import struct
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import websocket
-from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from scene_weaver import keys
 from scene_weaver.settings import Settings
@@ -35,18 +31,6 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
                               "LIVE_MAX_PER_USER": "2", "LIVE_MAX_PER_ADDRESS": "3",
                               # Held unauthenticated sockets must outlive the test.
                               "WS_AUTH_TIMEOUT": "120"})
-
-
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def _close_code(ws: websocket.WebSocket) -> tuple[list[dict[str, Any]], int]:

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import json
 import struct
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 import websocket
-from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from scene_weaver.settings import Settings
 
@@ -33,18 +29,6 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
     return Settings.from_env({"REDIS_URL": redis_url, "SCENE_WEAVER_HOME": str(tmp_path),
                               "JWT_SECRET_KEY": SECRET, "RATE_LIMIT_LOGIN": "1000/minute",
                               "JWT_ACCESS_EXPIRES": str(EXPIRES)})
-
-
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def _open(served: str, token: str) -> websocket.WebSocket:

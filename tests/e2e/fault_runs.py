@@ -88,15 +88,18 @@ def statuses(stack: Stack, headers: dict[str, str], job_ids: list[str]) -> dict[
 
 def wait_all(stack: Stack, headers: dict[str, str], job_ids: list[str], timeout: float) -> list[dict[str, Any]]:
     """Every job once it is finished (polled through the API), in submission order."""
-    deadline = time.monotonic() + timeout
     pending = set(job_ids)
     jobs: dict[str, dict[str, Any]] = {}
-    while pending and time.monotonic() < deadline:
+
+    def all_finished() -> bool:
         jobs.update(statuses(stack, headers, sorted(pending)))
-        pending = {job_id for job_id in pending if jobs[job_id]["status"] not in TERMINAL}
-        if pending:
-            time.sleep(0.3)
-    assert not pending, f"{len(pending)} jobs unfinished: {Counter(jobs[j]['status'] for j in pending)}"
+        pending.difference_update({job_id for job_id in pending if jobs[job_id]["status"] in TERMINAL})
+        return not pending
+
+    try:
+        wait_until(all_finished, timeout, interval=0.3, what="every job to finish")
+    except TimeoutError:
+        raise AssertionError(f"{len(pending)} jobs unfinished: {Counter(jobs[j]['status'] for j in pending)}") from None
     return [jobs[j] for j in job_ids]
 
 

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import redis
 
 from scene_weaver import keys
 from scene_weaver.heartbeats import STOPPING, HeartbeatStore, fleet_summary
 from tests.support.heartbeats import beat_of
-
-
-def wait_for(check: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {check}"
-        time.sleep(0.05)
+from tests.support.waiting import wait_until
 
 
 def test_a_beat_is_live_with_what_it_carries(redis_client: redis.Redis) -> None:
@@ -32,9 +23,9 @@ def test_an_unrenewed_beat_expires_and_is_kept_for_the_reaper(redis_client: redi
     store = HeartbeatStore(redis_client)
     store.beat(beat_of("dead"), ttl=0.3)
     store.beat(beat_of("alive"), ttl=60)
-    wait_for(lambda: [h.runner_id for h in store.live()] == ["alive"])
+    wait_until(lambda: [h.runner_id for h in store.live()] == ["alive"], 15.0, interval=0.05)
     # The record is gone; the index still names the runner, so what it held can be handed back.
-    wait_for(lambda: store.expired() == ["dead"])
+    wait_until(lambda: store.expired() == ["dead"], 15.0, interval=0.05)
     assert redis_client.exists(keys.worker_heartbeat("dead")) == 0
 
 
@@ -57,14 +48,14 @@ def test_withdraw_removes_record_and_index_entry(redis_client: redis.Redis) -> N
 def test_the_index_forgets_runners_gone_longer_than_the_retention(redis_client: redis.Redis) -> None:
     store = HeartbeatStore(redis_client, retention=0.2)
     store.beat(beat_of("old"), ttl=0.1)
-    wait_for(lambda: store.expired() == ["old"])
+    wait_until(lambda: store.expired() == ["old"], 15.0, interval=0.05)
 
     def pruned() -> bool:
         # Past its expiry plus the retention, the next beat of any worker drops it.
         store.beat(beat_of("new"), ttl=30)
         return bool(redis_client.zrange(keys.worker_heartbeats(), 0, -1) == ["new"])
 
-    wait_for(pruned)
+    wait_until(pruned, 15.0, interval=0.05)
     assert store.expired() == []
 
 

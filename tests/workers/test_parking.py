@@ -6,8 +6,6 @@ renderer: what a user sees is the job record (status, attempts, retries, error) 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +18,7 @@ from scene_weaver.retries import seconds_since_start
 from scene_weaver.semantest import CircuitBreaker, GeneratedImage, GenerationRequest, Permit, SessionPool
 from tests.support.renderer import RendererProcess
 from tests.support.semantest import RendererFactory
+from tests.support.waiting import wait_until
 
 from .conftest import ContextFactory, Notifications
 
@@ -42,13 +41,6 @@ def open_the_breaker(ctx: JobContext) -> CircuitBreaker:
         pool.breaker.record_connect_failure(Permit())
     assert pool.circuit_state() == "open"
     return pool.breaker
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def parking_context(context_factory: ContextFactory, renderer: RendererProcess, **overrides: Any) -> JobContext:
@@ -115,7 +107,7 @@ def test_turned_away_after_starting_gives_the_attempt_back(
                      prompts=pool_ctx.prompts, service=RivalTakesTheProbe(pool_ctx.service, breaker),
                      runner_id=pool_ctx.runner_id)
     job_id = new_job(ctx)
-    wait_until(lambda: breaker.wait_time() == 0.0, "the cool-down to pass (Redis clock)")
+    wait_until(lambda: breaker.wait_time() == 0.0, DEADLINE, interval=0.02, what="the cool-down to pass (Redis clock)")
 
     with pytest.raises(JobParked) as parked:  # the pre-check let it start: the probe was free
         run_job(ctx, job_id)
@@ -134,7 +126,7 @@ def test_a_job_whose_request_was_the_failed_probe_waits_like_the_others(
     ctx = context_factory(renderer, breaker_cooldown=1.0, breaker_wake_jitter=0.0)
     breaker = open_the_breaker(ctx)
     job_id = new_job(ctx)
-    wait_until(lambda: breaker.wait_time() == 0.0, "the cool-down to pass (Redis clock)")
+    wait_until(lambda: breaker.wait_time() == 0.0, DEADLINE, interval=0.02, what="the cool-down to pass (Redis clock)")
 
     with pytest.raises(JobParked) as parked:
         run_job(ctx, job_id)
@@ -157,7 +149,7 @@ def test_past_the_deadline_a_turned_away_job_fails_with_circuit_open(
     with pytest.raises(JobParked):
         run_job(ctx, job_id, notify=notifications)  # the first pick-up starts the deadline
     started_at = ctx.store.require(job_id).started_at
-    wait_until(lambda: seconds_since_start(ctx.store.require(job_id)) >= 0.3, "the deadline to pass")
+    wait_until(lambda: seconds_since_start(ctx.store.require(job_id)) >= 0.3, DEADLINE, interval=0.02, what="the deadline to pass")
 
     assert run_job(ctx, job_id, notify=notifications) is Outcome.FAILED  # woken past its deadline
     job = ctx.store.require(job_id)

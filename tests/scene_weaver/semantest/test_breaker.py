@@ -7,8 +7,6 @@ breaker itself, by Redis's clock, says a caller may pass.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 import redis
@@ -20,6 +18,7 @@ from scene_weaver.semantest.pool import CONNECT_ATTEMPTS_COUNTER
 from scene_weaver.settings import Settings
 from scene_weaver.stack import free_port
 from tests.support.semantest import PoolFactory, RendererFactory
+from tests.support.waiting import wait_until
 
 from ...conftest import RedisBackend
 from .helpers import request
@@ -30,13 +29,6 @@ DEADLINE = 20.0
 def breaker(client: redis.Redis, cooldown: float = 0.3, **window: float) -> CircuitBreaker:
     shape = {"failure_rate": 0.5, "window": 10, "min_calls": 6, "connect_failures": 3, **window}
     return CircuitBreaker(client, cooldown=cooldown, probe_ttl=5.0, **shape)  # type: ignore[arg-type]
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def calls(cb: CircuitBreaker, outcomes: str) -> None:
@@ -56,7 +48,7 @@ def open_breaker(cb: CircuitBreaker) -> None:
 
 
 def half_open_due(cb: CircuitBreaker) -> None:
-    wait_until(lambda: cb.wait_time() == 0.0, "the cool-down to pass (Redis clock)")
+    wait_until(lambda: cb.wait_time() == 0.0, DEADLINE, interval=0.02, what="the cool-down to pass (Redis clock)")
 
 
 def test_a_steady_failure_rate_below_the_threshold_never_opens(redis_client: redis.Redis) -> None:
