@@ -1,32 +1,20 @@
 """Fleet-wide limits per webhook receiver host: a semaphore and a failure count in Redis.
 
-A host holds at most ``WEBHOOK_HOST_LIMIT`` deliveries in flight across every worker; a
-lease ends on its own (a crashed worker gives its slot back). A host that failed
+A host holds at most ``WEBHOOK_HOST_LIMIT`` deliveries in flight across every worker, as
+leases (``scene_weaver.leases``) that end on their own (a crashed worker gives its slot back). A host that failed
 ``WEBHOOK_HOST_FAILURES`` times in a row is backed off: its deliveries wait, the longer the
 more it failed, until one succeeds. Redis ``TIME`` is the only clock.
 """
 
 from __future__ import annotations
 
-import uuid
-
 import redis
 
 from . import keys
+from .leases import LeasedSlots
 from .settings import Settings
 
 __all__ = ["ReceiverHosts"]
-
-_ACQUIRE = """
-local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
-  redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
-  return 1
-end
-return 0
-"""
 
 # Longest a failure count is remembered without a new failure (s).
 _FAILURE_MEMORY = 3600
@@ -42,17 +30,14 @@ class ReceiverHosts:
         self.lease = settings.webhook_connect_timeout + settings.webhook_timeout + 5.0
         self.failures_before_backoff = settings.webhook_host_failures
         self.backoff_max = settings.webhook_backoff_max
-        self._acquire = client.register_script(_ACQUIRE)
+        self._slots = LeasedSlots(client)
 
     def try_acquire(self, host: str) -> str | None:
         """A lease token when the host has a free slot, else None (try later)."""
-        token = uuid.uuid4().hex
-        if int(self._acquire(keys=[keys.webhook_host_slots(host)], args=[self.limit, self.lease, token])):
-            return token
-        return None
+        return self._slots.try_acquire(keys.webhook_host_slots(host), limit=self.limit, lease=self.lease)
 
     def release(self, host: str, token: str) -> None:
-        self.redis.zrem(keys.webhook_host_slots(host), token)
+        self._slots.release(keys.webhook_host_slots(host), token)
 
     def failed(self, host: str) -> int:
         """Count one more failure in a row; the count."""

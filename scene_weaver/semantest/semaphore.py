@@ -1,14 +1,12 @@
 """A fleet-wide cap on requests in flight to Semantest.
 
-Holders sit in a sorted set scored by the time their hold expires, so the slot of a
-process that crashed mid-request comes back on its own. Acquire and expiry happen in
-one Lua script; Redis ``TIME`` is the only clock.
+The slots are leases (``scene_weaver.leases``): the slot of a process that crashed
+mid-request comes back on its own when its hold expires.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 
 import redis
@@ -23,18 +21,9 @@ from tenacity import (
 
 from .. import keys
 from ..errors import JobCanceled, SemantestError
+from ..leases import LeasedSlots
 
 __all__ = ["GlobalSemaphore"]
-
-_ACQUIRE = """
-local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
-  return 1
-end
-return 0
-"""
 
 # Pauses between tries double from 5 ms to 50 ms, each scaled by a random factor in
 # [0.5, 1.5) (half the pause fixed plus up to a whole pause at random) so that waiting
@@ -50,13 +39,10 @@ class GlobalSemaphore:
         self.limit = limit
         self.hold_ttl = hold_ttl
         self.key = keys.inflight()
-        self._acquire = redis_client.register_script(_ACQUIRE)
+        self._slots = LeasedSlots(redis_client)
 
     def try_acquire(self) -> str | None:
-        token = uuid.uuid4().hex
-        if int(self._acquire(keys=[self.key], args=[self.limit, self.hold_ttl, token])):
-            return token
-        return None
+        return self._slots.try_acquire(self.key, limit=self.limit, lease=self.hold_ttl)
 
     def acquire(self, deadline: float, should_cancel: Callable[[], bool] = lambda: False) -> str:
         """A holder token, waiting until ``deadline`` (monotonic) at most: else ``slot_timeout``."""
@@ -88,7 +74,7 @@ class GlobalSemaphore:
         return token
 
     def release(self, token: str, client: redis.client.Pipeline | None = None) -> None:
-        (client or self.redis).zrem(self.key, token)
+        self._slots.release(self.key, token, client)
 
     def holders(self) -> int:
-        return int(self.redis.zcard(self.key))
+        return self._slots.holders(self.key)

@@ -1,0 +1,45 @@
+"""Slots leased from Redis: at most ``limit`` holders of a key, each until its lease ends.
+
+Holders sit in a sorted set scored by the time their lease ends, so the slot of a process
+that crashed while holding it comes back on its own. Expiry and acquire happen in one Lua
+script; Redis ``TIME`` is the only clock. The key itself expires once every lease in it has
+ended, so a key per receiver host does not outlive its last delivery.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import redis
+
+__all__ = ["LeasedSlots"]
+
+_ACQUIRE = """
+local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
+  return 1
+end
+return 0
+"""
+
+
+class LeasedSlots:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._acquire = client.register_script(_ACQUIRE)
+
+    def try_acquire(self, key: str, *, limit: int, lease: float) -> str | None:
+        """A holder token when ``key`` has fewer than ``limit`` live leases, else None (try later)."""
+        token = uuid.uuid4().hex
+        if int(self._acquire(keys=[key], args=[limit, lease, token])):
+            return token
+        return None
+
+    def release(self, key: str, token: str, client: redis.client.Pipeline | None = None) -> None:
+        (client or self.redis).zrem(key, token)
+
+    def holders(self, key: str) -> int:
+        return int(self.redis.zcard(key))
