@@ -9,15 +9,18 @@ import redis
 from flask import Flask
 from flask_cors import CORS
 
+from scene_weaver import redis_urls
 from scene_weaver.jobs import JobStore
 from scene_weaver.settings import Settings
 from scene_weaver.users import DEMO_USER, UserStore
 from workers.dispatch import producer
 
-from . import auth, caching, config, events, health, jobs, openapi, parse, stats, ws
+from . import auth, caching, config, events, health, jobs, metrics, openapi, parse, stats, ws
 from .errors import register_error_handlers
 from .headers import init_security_headers
 from .limits import init_limits
+from .metrics import init_request_metrics
+from .request_ids import init_request_ids
 from .services import Services
 
 __all__ = ["create_app"]
@@ -37,10 +40,7 @@ def create_app(
     settings = (settings or Settings.from_env()).with_jwt_secret()
     # Every live stream holds a connection while it waits (gevent workers): a pool sized for
     # them that waits for a free connection rather than failing at redis-py's default of 100.
-    client = redis_client or redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
-        settings.require_redis_url(), max_connections=settings.api_redis_max_connections, timeout=2,
-        socket_connect_timeout=2, socket_timeout=5, health_check_interval=30,
-    ))
+    client = redis_client or _redis_client(settings)
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -55,6 +55,8 @@ def create_app(
         users=UserStore(client),
         celery=celery_app or producer(settings),
     )
+    init_request_ids(app)
+    init_request_metrics(app)
     auth.init_jwt(app, settings)
     register_error_handlers(app)
     init_security_headers(app)
@@ -62,15 +64,27 @@ def create_app(
         app.register_blueprint(blueprint, url_prefix="/v1")
         app.register_blueprint(blueprint, url_prefix="", name=f"{blueprint.name}_bare")
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(openapi.bp)
     init_limits(app, settings)
     # No origin is allowed unless CORS_ORIGINS names it (production has none by default).
     CORS(app, origins=list(settings.cors_origins), expose_headers=[
         "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Location",
-        "Idempotent-Replayed"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"])
+        "Idempotent-Replayed", "X-Request-ID"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Request-ID"])
     if not settings.production:
         _ensure_demo_user(app.extensions["scene_weaver"], settings)
     return app
+
+
+def _redis_client(settings: Settings) -> redis.Redis:
+    url = settings.require_redis_url()
+    if redis_urls.parse_sentinel(url) is not None:  # the master, asked of the sentinels (failover)
+        return redis_urls.client(url, max_connections=settings.api_redis_max_connections,
+                                 socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+    return redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
+        url, max_connections=settings.api_redis_max_connections, timeout=2,
+        socket_connect_timeout=2, socket_timeout=5, health_check_interval=30,
+    ))
 
 
 def _ensure_demo_user(svc: Services, settings: Settings) -> None:

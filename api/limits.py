@@ -26,7 +26,7 @@ from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits.errors import StorageError
 
-from scene_weaver import keys
+from scene_weaver import keys, redis_urls
 from scene_weaver.settings import Settings
 
 __all__ = ["rate_limited", "init_limits", "hit", "user_or_address", "client_address", "LIMIT_KINDS"]
@@ -108,7 +108,7 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
     limiter = Limiter(
         key_func=user_or_address,
         app=app,
-        storage_uri=settings.require_redis_url(),
+        storage_uri=redis_urls.limits_storage_uri(settings.require_redis_url()),
         storage_options={"socket_connect_timeout": 2, "socket_timeout": 5},
         key_prefix=keys.rate_limit_prefix(),
         strategy="moving-window",

@@ -11,6 +11,7 @@ from typing import Any
 
 import redis
 
+from . import redis_urls
 from .errors import InvalidInput, SceneWeaverError
 from .renderer.cli import register as register_renderer
 from .script import FORMATS, parse_script
@@ -31,7 +32,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def _users_store() -> UserStore:
     settings = Settings.from_env()
-    return UserStore(redis.Redis.from_url(settings.require_redis_url()))
+    return UserStore(redis_urls.client(settings.require_redis_url()))
 
 
 def _users_add(args: argparse.Namespace) -> int:

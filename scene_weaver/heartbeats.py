@@ -64,6 +64,8 @@ class Heartbeat(BaseModel):
     job_ids: tuple[str, ...] = ()
     sessions_connected: int = 0
     state: WorkerState = RUNNING
+    # The port this process serves its Prometheus metrics on (WORKER_METRICS_PORT; None: none).
+    metrics_port: int | None = None
     started_at: str
     beat_at: str
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import retries
+from . import metrics, retries
 from .errors import CircuitOpen, JobCanceled, JobParked, SemantestError
 from .images import ImageStore
 from .jobs import Job, JobStore
@@ -98,10 +98,12 @@ def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> Outco
         return Outcome.SKIPPED
     if not ctx.store.acquire_run_lock(job_id, ctx.runner_id, ctx.settings.job_time_limit):
         return Outcome.BUSY
+    started = time.monotonic()
     try:
         outcome = _run_locked(ctx, job, _notifier(notify, job))
     finally:
         ctx.store.release_run_lock(job_id, ctx.runner_id)
+    metrics.job_finished(outcome.value, time.monotonic() - started)
     if outcome in (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.CANCELED):
         _completed(ctx, job, notify)
     return outcome
@@ -205,6 +207,7 @@ def _turned_away(ctx: JobContext, job: Job, exc: CircuitOpen, *, started: bool) 
         _fail(ctx, job.job_id, exc, attempts, note=_deadline_note(ctx, job), give_back_attempt=started)
         return Outcome.FAILED
     delay = retries.park_delay(ctx.settings, exc)
+    metrics.retried(exc.code)
     ctx.store.park(job.job_id, delay, exc.message, give_back_attempt=started)
     raise JobParked(f"job {job.job_id} waits for Semantest", delay=delay)
 
@@ -222,6 +225,7 @@ def retry_later(ctx: JobContext, job_id: str, exc: SemantestError, notify: Notif
         give_up(ctx, job_id, exc, job.attempts, notify=notify, note=_deadline_note(ctx, job))
         return None
     delay = retries.retry_delay(ctx.settings, job.attempts, exc)
+    metrics.retried(exc.code)
     ctx.store.note_retry(job_id, exc.code, exc.message, delay)
     return delay
 
@@ -235,6 +239,7 @@ def give_up(ctx: JobContext, job_id: str, exc: SemantestError, attempts: int, *,
             notify: Notify | None = None, note: str = "") -> None:
     """The retry budget is spent: fail the job, naming the breaker when it is the cause."""
     _fail(ctx, job_id, exc, attempts, note=note)
+    metrics.job_finished("failed", 0.0)
     job = ctx.store.get(job_id)
     if job is not None:
         _completed(ctx, job, notify)

@@ -7,7 +7,7 @@ import json
 
 import redis
 
-from . import keys
+from . import keys, metrics
 from .models import Scene, WovenPrompt
 from .redis_text import decode
 from .weaving import weave_scene
@@ -32,6 +32,7 @@ class PromptCache:
     def weave(self, scene: Scene, *, style: str | None, max_length: int) -> WovenPrompt:
         key = self.key_for(scene, style, max_length)
         cached = self.client.get(key)
+        metrics.prompt_cache(hit=bool(cached))
         if cached:
             self.client.hincrby(keys.counters(), HITS, 1)
             return WovenPrompt.model_validate_json(cached)

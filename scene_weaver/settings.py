@@ -14,7 +14,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticUseDefault
@@ -178,6 +178,12 @@ class Settings(BaseSettings):
         10.0, gt=0, validation_alias="WORKER_HEARTBEAT_TTL",
         description="life of a heartbeat (s): a worker process silent this long is gone for `/health`; "
                     "at least twice `WORKER_HEARTBEAT_INTERVAL`")
+    worker_metrics_port: Int = Field(
+        0, ge=-1, le=65535, validation_alias="WORKER_METRICS_PORT",
+        description="port each worker process serves its Prometheus `/metrics` on; 0: a free port, "
+                    "named in its heartbeat (`metrics_port`); -1: none")
+    worker_metrics_host: str = Field("127.0.0.1", validation_alias="WORKER_METRICS_HOST",
+                                     description="address worker processes serve their metrics on")
 
     # API
     jwt_secret_key: str = Field(
@@ -194,6 +200,16 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", validation_alias="API_HOST", description="address `up` binds the API to")
     api_port: Int = Field(8000, validation_alias="API_PORT", description="API port")
     flower_port: Int = Field(5555, validation_alias="FLOWER_PORT", description="Flower port")
+    flower_basic_auth: OptionalStr = Field(
+        None, validation_alias="FLOWER_BASIC_AUTH",
+        description="`user:password` Flower asks for (HTTP basic auth); development: the demo user's "
+                    "name and password when unset; production: `up` refuses to start Flower without it")
+    metrics_token: OptionalStr = Field(
+        None, validation_alias="METRICS_TOKEN",
+        description="when set, the API's `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`")
+    log_format: Literal["json", "text"] = Field("json", validation_alias="LOG_FORMAT",
+                            description="`json` (one event a line: time, level, role, job, batch, request id) "
+                                        "or `text`")
     renderer_port: Int = Field(8765, validation_alias="RENDERER_PORT",
                                description="port of the local renderer (used when `SEMANTEST_URL` is unset)")
     max_body_bytes: Int = Field(1024 * 1024, validation_alias="MAX_BODY_BYTES",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from scene_weaver import redis_urls
 from scene_weaver.settings import Settings
 
 from .queues import DELIVER_WEBHOOK, QUEUES, WEBHOOK_QUEUE
@@ -12,7 +13,7 @@ __all__ = ["create_celery"]
 
 
 def create_celery(settings: Settings) -> Celery:
-    url = settings.require_redis_url()
+    url, sentinel_options = redis_urls.kombu_broker(settings.require_redis_url())
     app = Celery("scene_weaver", broker=url, include=["workers.tasks", "workers.webhooks"])
     app.conf.update(
         broker_connection_retry_on_startup=True,
@@ -23,6 +24,7 @@ def create_celery(settings: Settings) -> Celery:
             # every 100 s), so a crashed worker's jobs come back soon after the timeout.
             "unacked_restore_interval": 5,
             "unacked_restore_throttle": 1,
+            **sentinel_options,
         },
         task_queues=QUEUES,
         task_default_queue="default",

@@ -3,10 +3,12 @@ imports the tasks module or the Semantest session pool."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import Celery
 
+from scene_weaver import logs
 from scene_weaver.models import Priority
 from scene_weaver.settings import Settings
 
@@ -17,7 +19,9 @@ __all__ = ["enqueue_job", "enqueue_webhook", "queue_depths", "producer"]
 
 
 def enqueue_job(app: Celery, job_id: str, priority: Priority) -> None:
-    app.send_task(PROCESS_SCENE, args=[job_id], queue=queue_for(priority))
+    # enqueued_at: the worker observes the queue wait from it; request_id: its log events name the request.
+    app.send_task(PROCESS_SCENE, args=[job_id], queue=queue_for(priority),
+                  headers={"enqueued_at": time.time(), "request_id": logs.request_id.get()})
 
 
 def enqueue_webhook(app: Celery, url: str, body: str) -> None:

@@ -20,11 +20,13 @@ from typing import Any
 import redis
 from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown, worker_shutting_down
 
+from scene_weaver import redis_urls
 from scene_weaver.clock import utc_now_iso
 from scene_weaver.constants import SCENE_QUEUES
 from scene_weaver.heartbeats import RUNNING, STOPPING, Heartbeat, HeartbeatStore, WorkerState
 from scene_weaver.settings import Settings
 
+from . import metrics as worker_metrics
 from . import resources
 from .queues import PROCESS_SCENE
 
@@ -81,7 +83,7 @@ class Heartbeater:
             runner_id=self.runner_id, node=self.node, hostname=socket.gethostname(), pid=os.getpid(),
             queues=self.queues, concurrency=self.concurrency, in_flight=len(job_ids), job_ids=job_ids,
             sessions_connected=self.sessions(), state=self.state, started_at=self.started_at,
-            beat_at=utc_now_iso(),
+            beat_at=utc_now_iso(), metrics_port=worker_metrics.port(),
         )
 
     def beat(self) -> None:
@@ -128,7 +130,7 @@ def _start(sender: Any, **_: object) -> None:
         return  # the webhook worker takes no jobs: /health counts only processes that do
     settings = resources.settings()
     # Its own client with short timeouts: a slow Redis delays a beat, never blocks it for good.
-    client = redis.Redis.from_url(settings.require_redis_url(), socket_connect_timeout=2,
+    client = redis_urls.client(settings.require_redis_url(), socket_connect_timeout=2,
                                   socket_timeout=max(1.0, settings.worker_heartbeat_interval))
     heartbeater = Heartbeater(
         HeartbeatStore(client), settings, node=str(sender.hostname),

@@ -8,10 +8,10 @@ import secrets
 import socket
 import threading
 
-import redis
 from celery import current_app
 from celery.signals import worker_shutdown
 
+from scene_weaver import redis_urls
 from scene_weaver.images import ImageStore
 from scene_weaver.jobs import JobStore
 from scene_weaver.pipeline import JobContext
@@ -19,7 +19,7 @@ from scene_weaver.prompt_cache import PromptCache
 from scene_weaver.semantest import SessionPool
 from scene_weaver.settings import Settings
 
-__all__ = ["context", "close", "settings", "runner_id", "sessions_connected"]
+__all__ = ["context", "pool", "close", "settings", "runner_id", "sessions_connected"]
 
 _lock = threading.Lock()
 _context: JobContext | None = None
@@ -54,6 +54,11 @@ def sessions_connected() -> int:
     return int(pool.stats()["connected"]) if pool is not None else 0
 
 
+def pool() -> SessionPool | None:
+    """This process's session pool (None before its first job): read by the metrics collector."""
+    return _pool
+
+
 def context() -> JobContext:
     global _context, _pool
     if _context is not None:
@@ -61,7 +66,7 @@ def context() -> JobContext:
     with _lock:
         if _context is None:
             current = settings()
-            client = redis.Redis.from_url(current.require_redis_url(), health_check_interval=30)
+            client = redis_urls.client(current.require_redis_url(), health_check_interval=30)
             _pool = SessionPool.from_settings(current, client)
             _context = JobContext(
                 settings=current,

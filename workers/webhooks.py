@@ -15,10 +15,9 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from celery import Task, current_app, shared_task
 
-from scene_weaver import webhooks
+from scene_weaver import redis_urls, webhooks
 from scene_weaver.errors import InvalidInput
 from scene_weaver.jobs import Job
 from scene_weaver.pipeline import JobContext
@@ -42,7 +41,7 @@ BUSY_DELAY = 1.0
 def _receiver_hosts() -> ReceiverHosts:
     """One per process, made on first use (a rare double creation in a race is harmless)."""
     settings = resources.settings()
-    client = redis.Redis.from_url(settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=5)
+    client = redis_urls.client(settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=5)
     return ReceiverHosts(client, settings)
 
 

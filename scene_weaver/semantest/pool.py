@@ -20,7 +20,7 @@ from typing import Any
 import redis
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from .. import keys
+from .. import keys, metrics
 from ..errors import CircuitOpen, GenerationFailed, JobCanceled, SemantestError, SessionLost
 from ..settings import Settings
 from .breaker import CircuitBreaker, Permit
@@ -153,7 +153,8 @@ class SessionPool:
         # The slot's release and the breaker's verdict share one round trip.
         with self.redis.pipeline(transaction=False) as pipe:
             try:
-                image = session.submit(request, on_progress=on_progress, should_cancel=should_cancel)
+                with metrics.semantest_request():
+                    image = session.submit(request, on_progress=on_progress, should_cancel=should_cancel)
             except SemantestError as exc:
                 # A dropped session counts once against the breaker's window, not once per
                 # request it carried: those are retried on another session at once.
@@ -271,6 +272,7 @@ class SessionPool:
             "sessions": len(sessions),
             "connected": len(connected),
             "in_flight": sum(s.in_flight for s in sessions),
+            "busy": sum(1 for s in connected if s.in_flight),
             "capacity": sum(s.capacity for s in connected),
         }
 
