@@ -15,6 +15,7 @@ own (Prometheus sums them), never through the API's multiprocess directory.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from typing import Any
@@ -56,18 +57,24 @@ def serve(settings: Settings) -> int | None:
     return port()
 
 
+def _role(argv: list[str]) -> str:
+    """``webhooks`` for the process consuming only the webhook queue (``-Q webhooks``), else ``worker``."""
+    for flag in ("-Q", "--queues"):
+        if flag in argv[:-1]:
+            queues = set(argv[argv.index(flag) + 1].split(","))
+            return "worker" if queues & set(SCENE_QUEUES) else "webhooks"
+    return "worker"
+
+
 @setup_logging.connect
 def _logging(loglevel: Any = None, **_: object) -> None:
     settings = resources.settings()
     level = loglevel if isinstance(loglevel, int) else logging.INFO
-    logs.configure("worker", fmt=settings.log_format, level=level)
+    logs.configure(_role(sys.argv), fmt=settings.log_format, level=level)
 
 
 @worker_init.connect
-def _serve(sender: Any = None, **_: object) -> None:
-    queues = set(getattr(sender, "app", None).amqp.queues.consume_from) if sender else set()
-    if queues and not queues & set(SCENE_QUEUES):
-        logs.set_role("webhooks")
+def _serve(**_: object) -> None:
     serve(resources.settings())
 
 
