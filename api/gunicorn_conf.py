@@ -22,12 +22,17 @@ workers read (``gunicorn.util.write_error``, ``gunicorn.http.wsgi.SERVER``), and
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
+import os
 import re
+import shutil
 import socket
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import gunicorn.http.wsgi
@@ -37,7 +42,7 @@ from gunicorn.glogging import Logger
 from api.headers import BASE_HEADERS
 
 __all__ = ["RedactingLogger", "redact", "write_json_error", "logger_class", "SERVER_NAME", "worker_class",
-           "worker_connections"]
+           "worker_connections", "on_starting", "child_exit"]
 
 SERVER_NAME = "scene-weaver"
 _LINGER_SECONDS = 1.0
@@ -97,6 +102,30 @@ class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn is untyped
         for log in (self.error_log, self.access_log):
             if not any(isinstance(existing, _Redact) for existing in log.filters):
                 log.addFilter(_Redact())
+
+
+def on_starting(server: Any) -> None:
+    """Before any worker forks: the directory where every worker keeps its Prometheus values.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` when the operator names one (emptied: values of a previous
+    run would be summed with this one's), else a fresh temporary directory, removed on exit.
+    """
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink(missing_ok=True)
+    else:
+        made = tempfile.mkdtemp(prefix="scene-weaver-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+        atexit.register(shutil.rmtree, made, True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: its live gauges stop counting (its counters stay in the sums)."""
+    from prometheus_client import multiprocess  # noqa: PLC0415 - only after on_starting set the directory
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 worker_class = "gevent"

@@ -87,19 +87,25 @@ def _task_started(task_id: str, task: Any, args: Any = (), **_: object) -> None:
     redelivered = bool(delivery.get("redelivered"))
     if redelivered:
         metrics.REDELIVERIES.inc()
+    queue = str(delivery.get("routing_key") or "")
     enqueued_at = request.get("enqueued_at") if hasattr(request, "get") else None
+    waited = None
     if isinstance(enqueued_at, int | float) and not redelivered and not request.retries:
-        metrics.queue_waited(str(delivery.get("routing_key") or ""), time.time() - float(enqueued_at))
+        waited = time.time() - float(enqueued_at)
+        metrics.queue_waited(queue, waited)
     rid = request.get("request_id") if hasattr(request, "get") else None
     _tokens[task_id] = (logs.job_id.set(str(args[0])),
                         logs.request_id.set(rid if isinstance(rid, str) else None))
+    log.info("job run begins", extra={"queue": queue, "retries": request.retries, "redelivered": redelivered,
+                                      "queue_wait_s": None if waited is None else round(waited, 3)})
 
 
 @task_postrun.connect
-def _task_ended(task_id: str, **_: object) -> None:
+def _task_ended(task_id: str, retval: Any = None, state: str | None = None, **_: object) -> None:
     tokens = _tokens.pop(task_id, None)
     if tokens is None:
         return
+    log.info("job run ends", extra={"task_state": state, "outcome": retval if isinstance(retval, str) else None})
     job_token, request_token = tokens
     try:
         logs.request_id.reset(request_token)

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from ..constants import SCENE_QUEUES, WEBHOOK_QUEUE
 from ..errors import ConfigurationError
 from ..renderer import ready_line
 from ..settings import Settings
+from ..users import DEMO_USER
+from . import roles
 from .children import die_with_parent
 from .redis_server import EmbeddedRedis
 
@@ -31,8 +32,7 @@ __all__ = ["Supervisor", "run_up"]
 
 GRACE_SECONDS = 10.0
 READY_TIMEOUT = 30.0
-# gunicorn's own answers as JSON with security headers, no server banner, tokens out of logs.
-GUNICORN_CONFIG = "python:api.gunicorn_conf"
+GUNICORN_CONFIG = roles.GUNICORN_CONFIG
 
 
 @dataclass
@@ -109,7 +109,6 @@ def _relay(name: str, stream: IO[bytes] | None, ready_text: str | None, ready: t
 
 def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 2, with_flower: bool = True) -> int:
     settings = settings.with_jwt_secret()
-    python = sys.executable
     env = dict(os.environ)
     env["SCENE_WEAVER_ENV"] = settings.env
     env["JWT_SECRET_KEY"] = settings.jwt_secret_key
@@ -133,30 +132,20 @@ def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 2, with_f
             print(f"[up] embedded Redis on {sup.redis.url} (data in {sup.redis.data_dir})", flush=True)
         if not settings.semantest_url:
             host, port = "127.0.0.1", settings.renderer_port
-            sup.spawn("renderer", [python, "-m", "scene_weaver.renderer", "--host", host, "--port", str(port)],
-                      env, ready_text=ready_line(host, port))
+            sup.spawn("renderer", roles.local(roles.renderer(host, port)), env, ready_text=ready_line(host, port))
             env["SEMANTEST_URL"] = f"ws://{host}:{port}/ws"
             env["SEMANTEST_DIALECT"] = "weaver"
         for index in range(workers):
-            sup.spawn(f"worker{index + 1}", [
-                python, "-m", "celery", "-A", "workers.main", "worker", "-Q", ",".join(SCENE_QUEUES),
-                "--pool", "threads", "-c", str(settings.worker_concurrency),
-                "-n", f"worker{index + 1}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
-            ], env, ready_text="ready.")
+            sup.spawn(f"worker{index + 1}", roles.local(roles.worker(f"worker{index + 1}@%h")), env,
+                      ready_text=roles.WORKER_READY)
         # Deliveries run in their own process and queue: a slow receiver never takes a job slot.
-        sup.spawn("webhooks", [
-            python, "-m", "celery", "-A", "workers.main", "worker", "-Q", WEBHOOK_QUEUE,
-            "--pool", "threads", "-c", str(settings.webhook_concurrency),
-            "-n", "webhooks@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
-        ], env, ready_text="ready.")
+        sup.spawn("webhooks", roles.local(roles.webhooks(settings.webhook_concurrency)), env,
+                  ready_text=roles.WORKER_READY)
         if with_flower:
-            sup.spawn("flower", [python, "-m", "celery", "-A", "workers.main", "flower",
-                                 f"--port={settings.flower_port}", "--address=127.0.0.1"], env)
+            sup.spawn("flower", roles.local(roles.flower("127.0.0.1", settings.flower_port)),
+                      _flower_env(settings, env))
         bind = f"{settings.api_host}:{settings.api_port}"
-        sup.spawn("api", [python, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", bind,
-                          "--workers", str(api_workers),
-                          "--graceful-timeout", "5", "--access-logfile", "-",
-                          "api.wsgi:app"], env, ready_text="Booting worker")
+        sup.spawn("api", roles.local(roles.api(bind, api_workers)), env, ready_text=roles.API_READY)
         _banner(settings)
         code = sup.wait()
     except ConfigurationError as exc:
@@ -169,13 +158,25 @@ def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 2, with_f
     return code
 
 
+def _flower_env(settings: Settings, env: dict[str, str]) -> dict[str, str]:
+    """Flower's environment with its basic auth; production without FLOWER_BASIC_AUTH is refused."""
+    auth = roles.flower_auth(settings.flower_basic_auth, production=settings.production,
+                             demo_user=DEMO_USER, demo_password=settings.demo_password)
+    if auth is None:
+        raise ConfigurationError("FLOWER_BASIC_AUTH (user:password) is required to start Flower in production; "
+                                 "set it, or start without Flower (--no-flower)")
+    return {**env, "FLOWER_BASIC_AUTH": auth}
+
+
 def _banner(settings: Settings) -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
     lines = [
         "",
         "Scene Weaver is up.",
         f"  API      {api}  (health: {api}/health)",
-        f"  Flower   http://127.0.0.1:{settings.flower_port}",
+        f"  Flower   http://127.0.0.1:{settings.flower_port}  (basic auth: FLOWER_BASIC_AUTH"
+        f"{'' if settings.production or settings.flower_basic_auth else ', here the demo login'})",
+        f"  Metrics  {api}/metrics",
     ]
     if not settings.production:
         lines.append(f"  Login    username 'demo', password '{settings.demo_password}'")

@@ -9,13 +9,11 @@ import redis
 import requests
 
 from scene_weaver import keys
-from scene_weaver.constants import SCENE_QUEUES, WEBHOOK_QUEUE
-from scene_weaver.stack import free_port
-from scene_weaver.stack.supervisor import GUNICORN_CONFIG
+from scene_weaver.stack import free_port, roles
 from scene_weaver.users import UserStore
 from tests.support.renderer import RendererProcess, start_renderer
 
-from .processes import PYTHON, Proc, http_answers, wait_until
+from .processes import Proc, http_answers, wait_until
 
 JWT_SECRET = "e2e-secret-e2e-secret-e2e-secret-0123456789"
 ADMIN = ("e2e-admin", "e2e-admin-password")
@@ -54,26 +52,21 @@ class Stack:
 
     def start_worker(self, name: str | None = None, concurrency: int = 8) -> Proc:
         name = name or f"w{len(self.workers) + 1}"
-        worker = Proc(name, [PYTHON, "-m", "celery", "-A", "workers.main", "worker", "-Q", ",".join(SCENE_QUEUES),
-                             "--pool", "threads", "-c", str(concurrency), "-n", f"{name}@%h",
-                             "--loglevel", "INFO", "--without-mingle", "--without-gossip"], self.env).start()
-        worker.wait_for_line("ready.", timeout=60)
+        env = {**self.env, "WORKER_CONCURRENCY": str(concurrency)}
+        worker = Proc(name, roles.local(roles.worker(f"{name}@%h")), env).start()
+        worker.wait_for_line(roles.WORKER_READY, timeout=60)
         self.workers.append(worker)
         return worker
 
     def start_webhook_worker(self, concurrency: int = 4) -> Proc:
         """The webhook deliveries' own worker process, as `scene-weaver up` and compose run it."""
-        worker = Proc("webhooks", [PYTHON, "-m", "celery", "-A", "workers.main", "worker", "-Q", WEBHOOK_QUEUE,
-                                   "--pool", "threads", "-c", str(concurrency), "-n", "webhooks@%h",
-                                   "--loglevel", "INFO", "--without-mingle", "--without-gossip"], self.env).start()
-        worker.wait_for_line("ready.", timeout=60)
+        worker = Proc("webhooks", roles.local(roles.webhooks(concurrency)), self.env).start()
+        worker.wait_for_line(roles.WORKER_READY, timeout=60)
         self.workers.append(worker)
         return worker
 
     def start_api(self, workers: int = 2) -> Proc:
-        self.api = Proc("api", [PYTHON, "-m", "gunicorn", "--config", GUNICORN_CONFIG,
-                                "--bind", f"127.0.0.1:{self.api_port}",
-                                "--workers", str(workers), "api.wsgi:app"], self.env).start()
+        self.api = Proc("api", roles.local(roles.api(f"127.0.0.1:{self.api_port}", workers)), self.env).start()
         api = self.api
 
         def answering() -> bool:
