@@ -5,6 +5,7 @@ scene_weaver/stack/roles.py), health conditions, drain time, and the image's bas
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -14,12 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
+from scene_weaver.errors import ConfigurationError
 from scene_weaver.settings import Settings
 from scene_weaver.stack import roles, supervisor
 from scene_weaver.stack.healthcheck import role_of
+from scene_weaver.stack.supervisor import _flower_env
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
+_SECRET = secrets.token_urlsafe(48)
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +144,16 @@ def test_dockerfile_one_slim_image_not_root_with_a_healthcheck() -> None:
     assert user and user[-1] not in ("root", "0")
     assert re.search(r"^HEALTHCHECK .*\n?.*CMD \[\"python\", \"-m\", \"scene_weaver.stack.healthcheck\"\]",
                      dockerfile, re.MULTILINE)
+
+
+def test_up_gives_flower_the_demo_login_in_development_and_refuses_production_without_one() -> None:
+    development = Settings.from_env({"SCENE_WEAVER_DEMO_PASSWORD": "a-demo-password"})
+    assert _flower_env(development, {})["FLOWER_BASIC_AUTH"] == "demo:a-demo-password"
+    chosen = Settings.from_env({"FLOWER_BASIC_AUTH": "ops:secret-one"})
+    assert _flower_env(chosen, {})["FLOWER_BASIC_AUTH"] == "ops:secret-one"
+    production = Settings.from_env({"SCENE_WEAVER_ENV": "production", "JWT_SECRET_KEY": _SECRET})
+    with pytest.raises(ConfigurationError, match="FLOWER_BASIC_AUTH"):
+        _flower_env(production, {})
+    production_set = Settings.from_env({"SCENE_WEAVER_ENV": "production", "JWT_SECRET_KEY": _SECRET,
+                                        "FLOWER_BASIC_AUTH": "ops:secret-two"})
+    assert _flower_env(production_set, {})["FLOWER_BASIC_AUTH"] == "ops:secret-two"

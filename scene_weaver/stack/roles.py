@@ -27,6 +27,8 @@ GUNICORN_CONFIG = "python:api.gunicorn_conf"
 WORKER_READY = "ready."
 API_READY = "Booting worker"
 _CELERY = [PYTHON, "-m", "celery", "-A", "workers.main"]
+# Flower's task list shows each task's arguments: a scene task's only argument is its job id.
+FLOWER_COLUMNS = "name,uuid,state,args,received,runtime,worker"
 _QUIET = ["--loglevel", "INFO", "--without-mingle", "--without-gossip"]
 
 
@@ -51,7 +53,7 @@ def webhooks(concurrency: int) -> list[str]:
 def flower(address: str, port: int) -> list[str]:
     """Flower; its basic auth comes from ``FLOWER_BASIC_AUTH`` in the environment (never the
     command line, which any local user can read)."""
-    return [*_CELERY, "flower", f"--address={address}", f"--port={port}"]
+    return [*_CELERY, "flower", f"--address={address}", f"--port={port}", f"--tasks_columns={FLOWER_COLUMNS}"]
 
 
 def renderer(host: str, port: int) -> list[str]:
