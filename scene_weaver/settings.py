@@ -179,9 +179,9 @@ class Settings(BaseSettings):
         description="life of a heartbeat (s): a worker process silent this long is gone for `/health`; "
                     "at least twice `WORKER_HEARTBEAT_INTERVAL`")
     worker_metrics_port: Int = Field(
-        0, ge=-1, le=65535, validation_alias="WORKER_METRICS_PORT",
+        -1, ge=-1, le=65535, validation_alias="WORKER_METRICS_PORT",
         description="port each worker process serves its Prometheus `/metrics` on; 0: a free port, "
-                    "named in its heartbeat (`metrics_port`); -1: none")
+                    "named in its heartbeat (`metrics_port`; `up` sets 0 when unset); -1: none")
     worker_metrics_host: str = Field("127.0.0.1", validation_alias="WORKER_METRICS_HOST",
                                      description="address worker processes serve their metrics on")
 

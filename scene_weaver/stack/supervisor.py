@@ -115,6 +115,7 @@ def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 2, with_f
     env["IMAGE_STORE_DIR"] = str(settings.image_store_dir.resolve())
     env["SCENE_WEAVER_HOME"] = str(settings.state_dir.resolve())
     env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("WORKER_METRICS_PORT", "0")  # each worker process on a free port, named in its heartbeat
     sup = Supervisor(settings)
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -35,8 +35,8 @@ def metered(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     stack = Stack(redis_url, tmp_path_factory.mktemp("metrics"), METRICS_TOKEN=TOKEN, WORKER_METRICS_PORT="0")
     try:
         stack.start_renderer("--latency", "0.2")
+        stack.start_api(workers=2)  # before the worker: its metrics take a free port, never the API's
         stack.start_worker()
-        stack.start_api(workers=2)
         yield stack
     finally:
         stack.stop()
