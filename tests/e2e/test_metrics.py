@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from scene_weaver import metrics
 from scene_weaver.heartbeats import HeartbeatStore
 
-from .processes import ROOT, wait_until
+from .processes import PYTHON, ROOT, wait_until
 from .stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -209,3 +210,23 @@ def test_exported_names_are_documented() -> None:
     for name in sorted(metrics.EXPORTED_NAMES):
         base = re.sub(r"_(bucket|sum|count)$", "", name)
         assert base in readme, f"README does not name {base}"
+
+
+def test_image_healthcheck_answers_for_each_role(metered: Stack) -> None:
+    """The Dockerfile's HEALTHCHECK: a worker is healthy while its heartbeat from this host and pid lives."""
+    worker = metered.workers[0]
+    assert worker.process is not None and metered.renderer is not None
+    env = {**metered.env, "API_PORT": str(metered.api_port), "RENDERER_PORT": str(metered.renderer_port)}
+
+    def check(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PYTHON, "-m", "scene_weaver.stack.healthcheck", *args], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    assert check("--role", "worker", "--pid", str(worker.process.pid)).returncode == 0
+    assert check("--role", "worker", "--pid", "999999").returncode == 1
+    assert check("--role", "api").returncode == 0
+    assert check("--role", "renderer").returncode == 0
+    down = {**env, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    lost = subprocess.run([PYTHON, "-m", "scene_weaver.stack.healthcheck", "--role", "worker"], env=down, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert lost.returncode == 1 and "unhealthy" in lost.stderr
