@@ -13,7 +13,7 @@ import hmac
 import os
 import time
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -39,18 +39,44 @@ bp = Blueprint("metrics", __name__)
                         "series on `WORKER_METRICS_PORT` (its heartbeat names the port).")
 def scrape() -> Response:
     svc = services()
-    token = svc.settings.metrics_token
-    if token:
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return error_response(401, "unauthorized", "this endpoint needs the metrics token (METRICS_TOKEN)",
-                                  headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    refused = _refused(svc.settings.metrics_token)
+    if refused is not None:
+        return refused
     heartbeats = HeartbeatStore(svc.redis)
     live = CollectorRegistry(auto_describe=False)
     live.register(metrics.RedisCollector(svc.redis, lambda: fleet_summary(heartbeats.live())["workers"]))
     body = generate_latest(_process_registry()) + generate_latest(live)
     return Response(body, mimetype=CONTENT_TYPE_LATEST.split(";")[0],
                     headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
+
+
+@bp.get("/metrics/targets")
+@documented(summary="Worker processes' metrics endpoints, for Prometheus's HTTP service discovery",
+            tag="operations", auth=False, errors=(401,),
+            responses={200: RawContent("application/json", {"type": "array", "items": {"type": "object"}},
+                                       "Prometheus http_sd_configs targets")},
+            description="One target group per live worker process that serves metrics (its heartbeat's "
+                        "host name and `metrics_port`), labelled with its runner id and Celery node. Same "
+                        "token rule as `/metrics`.")
+def targets() -> Response:
+    svc = services()
+    refused = _refused(svc.settings.metrics_token)
+    if refused is not None:
+        return refused
+    groups = [{"targets": [f"{beat.hostname}:{beat.metrics_port}"],
+               "labels": {"runner_id": beat.runner_id, "node": beat.node}}
+              for beat in HeartbeatStore(svc.redis).live() if beat.metrics_port]
+    return jsonify(groups)
+
+
+def _refused(token: str | None) -> Response | None:
+    if not token:
+        return None
+    given = request.headers.get("Authorization", "")
+    if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return None
+    return error_response(401, "unauthorized", "this endpoint needs the metrics token (METRICS_TOKEN)",
+                          headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
 
 
 def _process_registry() -> CollectorRegistry:

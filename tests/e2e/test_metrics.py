@@ -101,6 +101,17 @@ def scraped(metered: Stack) -> dict[str, dict[str, list]]:
             "worker": wait_until(worker_counted, 30, what="the worker to count its jobs")}
 
 
+def test_worker_targets_for_service_discovery(metered: Stack, scraped: dict[str, dict[str, list]]) -> None:
+    assert requests.get(metered.base + "/metrics/targets", timeout=10).status_code == 401
+    groups = requests.get(metered.base + "/metrics/targets", headers={"Authorization": f"Bearer {TOKEN}"},
+                          timeout=10).json()
+    assert len(groups) == 1
+    host, port = groups[0]["targets"][0].rsplit(":", 1)
+    # The port each heartbeat names serves that worker's series.
+    assert "scene_weaver_jobs_finished_total" in _scrape(f"http://127.0.0.1:{port}/metrics")
+    assert groups[0]["labels"]["node"].startswith("w1@")
+
+
 def test_metrics_need_the_token_when_one_is_set(metered: Stack) -> None:
     assert requests.get(metered.base + "/metrics", timeout=10).status_code == 401
     wrong = requests.get(metered.base + "/metrics", headers={"Authorization": "Bearer nope"}, timeout=10)
