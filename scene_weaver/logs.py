@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import os
 import re
 import sys
 import uuid
@@ -29,7 +28,7 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
 batch_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("batch_id", default=None)
 
-_ROLE = {"value": os.environ.get("SCENE_WEAVER_ROLE", "")}
+_ROLE = {"value": ""}
 # A caller's X-Request-ID is kept when it is this (what proxies and tracing tools send).
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
 _FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -91,7 +90,6 @@ def set_role(role: str) -> None:
 def configure(role: str, *, fmt: str = "json", level: int = logging.INFO) -> None:
     """Send the root logger's events to stderr, one per line (JSON unless ``fmt`` is ``text``)."""
     _ROLE["value"] = role
-    os.environ["SCENE_WEAVER_ROLE"] = role  # forked children (gunicorn workers) keep it
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ContextFilter())
     if fmt == "text":
