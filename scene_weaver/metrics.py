@@ -27,7 +27,7 @@ from .constants import SCENE_QUEUES
 __all__ = [
     "HTTP_REQUESTS", "HTTP_LATENCY", "JOBS_FINISHED", "JOB_RUN", "QUEUE_WAIT", "SEMANTEST_LATENCY",
     "RETRIES", "REDELIVERIES", "PROMPT_CACHE", "RESULT_CACHE", "BATCHES", "EXPORTED_NAMES",
-    "RedisCollector", "PoolCollector", "job_finished", "retried", "prompt_cache", "semantest_request",
+    "RedisCollector", "PoolCollector", "job_finished", "job_given_up", "retried", "prompt_cache", "semantest_request",
     "PRIORITY_OF_QUEUE",
 ]
 
@@ -90,10 +90,15 @@ EXPORTED_NAMES = frozenset(
 
 
 def job_finished(status: str, run_seconds: float) -> None:
-    """A run ended (``outcome``); a final status is counted once per job by the caller."""
+    """A run ended with ``status`` (an outcome, or ``retry``); a final status counts the job as finished."""
     JOB_RUN.labels(outcome=status).observe(run_seconds)
     if status in ("succeeded", "failed", "canceled"):
         JOBS_FINISHED.labels(status=status).inc()
+
+
+def job_given_up() -> None:
+    """A job failed after its last run (its retry budget spent): counted, its run already timed."""
+    JOBS_FINISHED.labels(status="failed").inc()
 
 
 def retried(reason: str) -> None:

@@ -98,12 +98,13 @@ def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> Outco
         return Outcome.SKIPPED
     if not ctx.store.acquire_run_lock(job_id, ctx.runner_id, ctx.settings.job_time_limit):
         return Outcome.BUSY
-    started = time.monotonic()
+    started, ended = time.monotonic(), "retry"  # a run that raises is parked or retried
     try:
         outcome = _run_locked(ctx, job, _notifier(notify, job))
+        ended = outcome.value
     finally:
         ctx.store.release_run_lock(job_id, ctx.runner_id)
-    metrics.job_finished(outcome.value, time.monotonic() - started)
+        metrics.job_finished(ended, time.monotonic() - started)
     if outcome in (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.CANCELED):
         _completed(ctx, job, notify)
     return outcome
@@ -239,7 +240,7 @@ def give_up(ctx: JobContext, job_id: str, exc: SemantestError, attempts: int, *,
             notify: Notify | None = None, note: str = "") -> None:
     """The retry budget is spent: fail the job, naming the breaker when it is the cause."""
     _fail(ctx, job_id, exc, attempts, note=note)
-    metrics.job_finished("failed", 0.0)
+    metrics.job_given_up()
     job = ctx.store.get(job_id)
     if job is not None:
         _completed(ctx, job, notify)
