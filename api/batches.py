@@ -9,6 +9,7 @@ keeps nothing of the batch once it has answered.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -185,10 +186,9 @@ def submit_batch(svc: Services, user: User, raw: dict[str, Any], *,
         if claim is not None:
             idempotency.release(svc.redis, claim)
         raise
-    try:
+    # Accepted is accepted: if this first fill fails, the workers' sweep admits the items.
+    with contextlib.suppress(Exception):
         admit(svc.celery, svc.admission)
-    except Exception:  # noqa: BLE001 - accepted is accepted: the workers' sweep admits it
-        pass
     return batch, True
 
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 import redis
-from flask import Flask
 from flask.testing import FlaskClient
 
+from api.app import create_app
 from bench.bench_script import make_script
 from scene_weaver import keys
 from scene_weaver.settings import Settings
@@ -84,10 +84,9 @@ def test_cancel_without_workers_cancels_every_item(client: FlaskClient) -> None:
     ({"script": make_script(50), "strict": True}, 422, "script_invalid", None),
     ({"script": "[1] Iris: <<hello>>", "priority": "urgent"}, 422, "validation_error", "priority"),
 ])
-def test_refused_batches_leave_nothing(settings: Settings, redis_client: redis.Redis, body: dict, status: int,
+def test_refused_batches_leave_nothing(settings: Settings, redis_client: redis.Redis, body: dict, *, status: int,
                                        code: str, field: str | None) -> None:
-    from api.app import create_app
-    app: Flask = create_app(settings.model_copy(update={"max_batch_entries": 20}))
+    app = create_app(settings.model_copy(update={"max_batch_entries": 20}))
     client = app.test_client()
     headers = login(client)
     response = client.post("/v1/batch", json=body, headers=headers)
@@ -103,7 +102,6 @@ def test_refused_batches_leave_nothing(settings: Settings, redis_client: redis.R
 
 
 def test_body_limit_of_batch_is_its_own(settings: Settings, redis_client: redis.Redis) -> None:
-    from api.app import create_app
     app = create_app(settings.model_copy(update={"max_body_bytes": 4096, "max_batch_bytes": 64 * 1024}))
     client = app.test_client()
     headers = login(client)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -74,7 +75,6 @@ class Api:
         return batch  # type: ignore[no-any-return]
 
     def results(self, batch_id: str) -> list[dict[str, Any]]:
-        import json
         response = requests.get(f"{self.base}/v1/batches/{batch_id}/results", headers=self.headers, timeout=30)
         assert response.status_code == 200
         return [json.loads(line) for line in response.text.splitlines()]
