@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import websocket
 import redis
 from flask.testing import FlaskClient
 
@@ -133,3 +134,49 @@ def test_another_users_batch_is_a_404_and_idempotency_gives_the_same_batch(clien
     assert client.post(f"/v1/batches/{batch_id}/cancel", headers=mallory).status_code == 404
     assert client.get("/v1/batches", headers=mallory).get_json()["batches"] == []
     assert client.get(f"/batches/{batch_id}", headers=demo).status_code == 200
+
+
+def _sse_events(text: str) -> list[dict]:
+    events = []
+    for frame in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in frame.splitlines() if ": " in line and not line.startswith(":"))
+        if "event" in fields:
+            events.append({"id": fields["id"], "type": fields["event"], "data": json.loads(fields["data"])})
+    return events
+
+
+def test_batch_events_over_sse_replay_from_an_id_and_over_the_websocket(client: FlaskClient, served: str) -> None:
+    headers = login(client)
+    entries = [{"speaker": "Iris", "dialogue": f"line {i}"} for i in range(5)]
+    batch_id = client.post("/v1/batch", json={"entries": entries}, headers=headers).get_json()["batch_id"]
+    token = headers["Authorization"].split()[1]
+    ws = websocket.create_connection(f"{served}/v1/ws?token={token}", timeout=20)
+    try:
+        assert json.loads(ws.recv())["type"] == "welcome"
+        ws.send(json.dumps({"type": "subscribe", "batch_id": batch_id}))
+        assert json.loads(ws.recv()) == {"type": "subscribed", "batch_id": batch_id, "after": "0"}
+        first = json.loads(ws.recv())
+        assert first["type"] == "batch_event" and first["event"]["type"] == "counts"
+        assert client.post(f"/v1/batches/{batch_id}/cancel", headers=headers).status_code == 200
+        live = [first["event"]]
+        while live[-1]["type"] != "completed":
+            message = json.loads(ws.recv())
+            if message["type"] == "batch_event":
+                live.append(message["event"])
+    finally:
+        ws.close()
+    assert live[-1]["data"]["status"] == "canceled" and live[-1]["data"]["batch_id"] == batch_id
+    items = [event["data"] for event in live if event["type"] == "item"]
+    assert sorted(item["index"] for item in items) == list(range(5))
+    assert all(item["status"] == "canceled" for item in items)
+    for event in live:
+        if event["type"] == "counts":
+            counts = event["data"]["request_counts"]
+            assert sum(counts[n] for n in ("queued", "running", "succeeded", "failed", "canceled")) == 5
+    replay = _sse_events(client.get(f"/v1/batches/{batch_id}/events", headers=headers).get_data(as_text=True))
+    assert [e["id"] for e in replay] == [e["id"] for e in live]
+    assert replay[-1]["type"] == "completed" and replay[-1]["data"]["links"]["self"].endswith(batch_id)
+    middle = replay[4]["id"]
+    rest = _sse_events(client.get(f"/v1/batches/{batch_id}/events", headers={**headers, "Last-Event-ID": middle})
+                       .get_data(as_text=True))
+    assert [e["id"] for e in rest] == [e["id"] for e in replay[5:]]
