@@ -49,8 +49,8 @@ from flask_sock import ConnectionClosed, Sock
 from pydantic import ValidationError
 
 from scene_weaver import keys
-from scene_weaver.errors import AuthError, InvalidInput, SceneWeaverError
 from scene_weaver.batches import BatchEvent
+from scene_weaver.errors import AuthError, InvalidInput, SceneWeaverError
 from scene_weaver.jobs import JobEvent
 from scene_weaver.users import User
 

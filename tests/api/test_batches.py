@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import websocket
 import redis
+import websocket
 from flask.testing import FlaskClient
 
 from api.app import create_app
