@@ -30,7 +30,8 @@ from ..settings import Settings
 __all__ = ["Admission"]
 
 # KEYS[1] inflight set, KEYS[2..4] the rounds (high, normal, low)
-# ARGV[1] window, ARGV[2] now (s), ARGV[3] aging (s), ARGV[4] batch key prefix, ARGV[5] most to admit
+# ARGV[1] window, ARGV[2] now (s), ARGV[3] aging (s), ARGV[4] batch key prefix, ARGV[5] most to admit,
+# ARGV[6] job key prefix
 # Returns job id, queue priority, job id, queue priority, ...
 _TAKE = """
 local room = tonumber(ARGV[1]) - redis.call('SCARD', KEYS[1])
@@ -58,6 +59,11 @@ while #out / 2 < limit and guard < 10000 do
   local batch_id = redis.call('LPOP', round)
   local pending = prefix .. batch_id .. ':pending'
   local job_id = redis.call('LPOP', pending)
+  local status = job_id and redis.call('HGET', ARGV[6] .. job_id, 'status')
+  if status == 'succeeded' or status == 'failed' or status == 'canceled' or status == false then
+    job_id = nil  -- canceled (or deleted) while it waited: nothing to send, no room taken
+    if redis.call('LLEN', pending) > 0 then redis.call('RPUSH', round, batch_id) end
+  end
   if job_id then
     redis.call('SADD', KEYS[1], job_id)
     redis.call('HSET', prefix .. batch_id, 'last_admit', ARGV[2])
@@ -113,9 +119,13 @@ class Admission:
             return []
         raw = self._take(keys=[keys.admission_inflight(), *(keys.admission_round(p.value) for p in Priority)],
                          args=[window, f"{time.time():.6f}", self.settings.admission_aging_seconds,
-                               keys.batch_prefix(), limit])
+                               keys.batch_prefix(), limit, keys.job("")])
         values = [decode(value) for value in raw]
         return [(values[i], Priority(values[i + 1])) for i in range(0, len(values), 2)]
+
+    def admitted(self, job_id: str) -> bool:
+        """True while a batch item is admitted (sent to the broker) and not finished."""
+        return bool(self.client.sismember(keys.admission_inflight(), job_id))
 
     def inflight(self) -> int:
         return int(self.client.scard(keys.admission_inflight()))
