@@ -11,7 +11,7 @@ from scene_weaver import keys
 from scene_weaver.batches import Admission, BatchItem, BatchStore
 from scene_weaver.heartbeats import HeartbeatStore
 from scene_weaver.jobs import JobStore
-from scene_weaver.models import JobStatus, Priority, Scene
+from scene_weaver.models import Priority, Scene
 from scene_weaver.settings import Settings
 from tests.support.heartbeats import beat_of
 
