@@ -5,15 +5,18 @@
 - a cancel in the middle ends the batch ``canceled``, keeps the finished images, and the
   renderer is asked for nothing more after the cancel returned;
 - a high job submitted behind 300 waiting low items starts within 0.5 s;
-- another user's single job starts within 2 s beside a 1,000-item batch.
+- another user's single job starts within 2 s beside a 1,000-item batch;
+- a batch's webhook is told once when it completes.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,7 @@ def batch_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     try:
         stack.start_renderer("--latency", str(LATENCY))
         stack.start_worker(concurrency=SLOTS)
+        stack.start_webhook_worker(concurrency=2)
         stack.start_api(workers=2)
         yield stack
     finally:
@@ -185,3 +189,34 @@ def test_another_users_job_starts_within_two_seconds_beside_a_1000_item_batch(ba
     assert done["status"] == "completed"
     assert alice.batch(batch_id)["request_counts"]["queued"] > 500
     alice.post(f"/v1/batches/{batch_id}/cancel", status=200)
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    bodies: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        _Receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_batch_webhook_is_told_once_when_it_completes(batch_stack: Stack) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = Api(batch_stack)
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        batch_id = api.post("/v1/batch", {"entries": _entries(6, "hook"), "webhook_url": url})["batch_id"]
+        assert _ended(api, batch_id, 60)["status"] == "completed"
+        told = wait_until(lambda: [body for body in _Receiver.bodies if body.get("batch_id") == batch_id], 30,
+                          what="the completed webhook")
+        assert told[0]["event"] == "completed" and told[0]["request_counts"]["succeeded"] == 6
+        # Only the batch is told: its items asked for no webhook of their own.
+        assert all(body.get("batch_id") == batch_id for body in _Receiver.bodies)
+        assert len(told) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
