@@ -324,28 +324,27 @@ def cancel_batch(svc: Services, batch: Batch, *, wait_seconds: float = _CANCEL_W
     """
     batch_id = batch.batch_id
     svc.batches.begin_cancel(batch_id)
-    running: list[str] = []
+    ending: list[str] = []
     total = batch.request_counts["total"]
     for start in range(0, total, _READ_CHUNK):
         for _, job_id, (status,) in svc.batches.items(batch_id, start, _READ_CHUNK, ("status",)):
             if status is None or bucket_of(status) not in ("queued", "running"):
                 continue
-            try:
-                job = svc.jobs.request_cancel(job_id)
-            except NotFound:
-                continue
-            if not job.terminal:
-                running.append(job_id)
+            with contextlib.suppress(NotFound):
+                svc.jobs.request_cancel(job_id)
+                ending.append(job_id)
+    # Done when every item is over and no runner still holds one (its run lock goes when the
+    # run has ended, after any Semantest request of it was canceled).
     deadline = time.monotonic() + wait_seconds
-    while running and time.monotonic() < deadline:
+    while ending and time.monotonic() < deadline:
         pipe = svc.redis.pipeline(transaction=False)
-        for job_id in running:
+        for job_id in ending:
             pipe.hget(keys.job(job_id), "status")
-        statuses = pipe.execute()
-        running = [job_id for job_id, status in zip(running, statuses, strict=True)
-                   if status is not None and bucket_of(status.decode() if isinstance(status, bytes) else status)
-                   in ("queued", "running")]
-        if running:
+            pipe.exists(keys.job_lock(job_id))
+        answers = pipe.execute()
+        ending = [job_id for job_id, status, locked in zip(ending, answers[::2], answers[1::2], strict=True)
+                  if locked or (status is not None and bucket_of(_text(status)) in ("queued", "running"))]
+        if ending:
             time.sleep(0.05)
     delivery = svc.batches.completed_webhook(batch_id)
     if delivery is not None:
@@ -353,6 +352,10 @@ def cancel_batch(svc: Services, batch: Batch, *, wait_seconds: float = _CANCEL_W
     found = svc.batches.get(batch_id)
     assert found is not None
     return found
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @bp.post("/batches/<batch_id>/cancel")
