@@ -192,3 +192,8 @@ def admission_inflight() -> str:
 def admission_lease() -> str:
     """String (expires): held by the one worker process running the periodic admission sweep."""
     return f"{PREFIX}admission:lease"
+
+
+def admission_low_aging() -> str:
+    """Hash (expires): since when the broker's low queue waits, and whether admission holds back for it."""
+    return f"{PREFIX}admission:low_aging"

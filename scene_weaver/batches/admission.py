@@ -7,7 +7,11 @@ One Lua script fills the room that is left, one item at a time, round-robin over
 active batches of every user: high batches first, then normal, then low — except that a
 low batch which has had nothing admitted for ``ADMISSION_AGING_SECONDS`` goes before the
 normal ones for one item, which is then sent to the normal queue (aging: low work is never
-starved forever). So the broker holds only what can start soon, strict priority between
+starved forever). Single low jobs (``POST /process``) wait in the broker's ``low`` queue,
+which workers reach only when ``default`` is empty: when that queue has not moved for
+``ADMISSION_AGING_SECONDS``, admission holds back normal and low batch items (high ones
+still go) until a worker has taken a low job, or for one more aging period at most, so the
+``default`` queue drains and the oldest low job gets a slot. So the broker holds only what can start soon, strict priority between
 the queues still holds, and a single job of anyone waits behind at most a window.
 
 The caller sends what :meth:`Admission.take` returns to the broker (the workers and the
@@ -22,14 +26,19 @@ import time
 import redis
 
 from .. import keys
+from ..constants import SCENE_QUEUES
 from ..heartbeats import HeartbeatStore
 from ..models import Priority
 from ..redis_text import decode
 from ..settings import Settings
 
+# The broker's list of single low jobs (the Redis transport keeps each queue in a list of its name).
+LOW_QUEUE = SCENE_QUEUES[-1]
+
 __all__ = ["Admission"]
 
-# KEYS[1] inflight set, KEYS[2..4] the rounds (high, normal, low)
+# KEYS[1] inflight set, KEYS[2..4] the rounds (high, normal, low), KEYS[5] the broker's low queue,
+# KEYS[6] the low queue's aging state (hash: since, held, held_at)
 # ARGV[1] window, ARGV[2] now (s), ARGV[3] aging (s), ARGV[4] batch key prefix, ARGV[5] most to admit,
 # ARGV[6] job key prefix
 # Returns job id, queue priority, job id, queue priority, ...
@@ -37,6 +46,31 @@ _TAKE = """
 local room = tonumber(ARGV[1]) - redis.call('SCARD', KEYS[1])
 local limit = math.min(room, tonumber(ARGV[5]))
 local now, aging, prefix = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local hold = false
+local low_len = redis.call('LLEN', KEYS[5])
+if low_len == 0 then
+  redis.call('DEL', KEYS[6])
+else
+  local since = tonumber(redis.call('HGET', KEYS[6], 'since') or '')
+  if not since then
+    since = now
+    redis.call('HSET', KEYS[6], 'since', ARGV[2])
+  end
+  local held = tonumber(redis.call('HGET', KEYS[6], 'held') or '')
+  if held then
+    local held_at = tonumber(redis.call('HGET', KEYS[6], 'held_at'))
+    if low_len < held or now - held_at >= aging then
+      redis.call('HDEL', KEYS[6], 'held', 'held_at')
+      redis.call('HSET', KEYS[6], 'since', ARGV[2])
+    else
+      hold = true
+    end
+  elseif now - since >= aging then
+    redis.call('HSET', KEYS[6], 'held', low_len, 'held_at', ARGV[2])
+    hold = true
+  end
+  redis.call('EXPIRE', KEYS[6], math.ceil(aging * 4) + 60)
+end
 local out = {}
 local guard = 0
 while #out / 2 < limit and guard < 10000 do
@@ -44,6 +78,8 @@ while #out / 2 < limit and guard < 10000 do
   local round, queue = nil, nil
   if redis.call('LLEN', KEYS[2]) > 0 then
     round, queue = KEYS[2], 'high'
+  elseif hold then
+    break
   else
     local low = redis.call('LINDEX', KEYS[4], 0)
     local aged = false
@@ -117,7 +153,8 @@ class Admission:
         window = self.window()
         if window <= 0:
             return []
-        raw = self._take(keys=[keys.admission_inflight(), *(keys.admission_round(p.value) for p in Priority)],
+        raw = self._take(keys=[keys.admission_inflight(), *(keys.admission_round(p.value) for p in Priority),
+                               LOW_QUEUE, keys.admission_low_aging()],
                          args=[window, f"{time.time():.6f}", self.settings.admission_aging_seconds,
                                keys.batch_prefix(), limit, keys.job("")])
         values = [decode(value) for value in raw]

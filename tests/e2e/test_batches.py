@@ -6,7 +6,8 @@
   renderer is asked for nothing more after the cancel returned;
 - a high job submitted behind 300 waiting low items starts within 0.5 s;
 - another user's single job starts within 2 s beside a 1,000-item batch;
-- a batch's webhook is told once when it completes.
+- a batch's webhook is told once when it completes;
+- low work, a single job or a batch, is not starved by a normal batch (aging).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.e2e
 
 LATENCY = 0.2
 SLOTS = 8
+AGING = 2.0
 COUNTED = ("queued", "running", "succeeded", "failed", "canceled")
 
 
@@ -45,7 +47,7 @@ def batch_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     UserStore(client, rounds=4).add("bob", "bob-password")
     home: Path = tmp_path_factory.mktemp("batches")
     stack = Stack(redis_url, home, WORKER_CONCURRENCY=str(SLOTS), RATE_LIMIT_PROCESS="1000/minute",
-                  RATE_LIMIT_BATCH="100/minute")
+                  RATE_LIMIT_BATCH="100/minute", ADMISSION_AGING_SECONDS=str(AGING))
     try:
         stack.start_renderer("--latency", str(LATENCY))
         stack.start_worker(concurrency=SLOTS)
@@ -220,3 +222,21 @@ def test_a_batch_webhook_is_told_once_when_it_completes(batch_stack: Stack) -> N
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_low_work_ages_past_a_running_normal_batch(batch_stack: Stack) -> None:
+    api = Api(batch_stack)
+    normal = api.post("/v1/batch", {"entries": _entries(1000, "normal")})["batch_id"]
+    wait_until(lambda: api.batch(normal)["request_counts"]["succeeded"] >= SLOTS, 60, interval=0.05,
+               what="the normal batch to be running")
+    single = api.post("/v1/process", {"speaker": "Tomas", "dialogue": "low, but not forever", "priority": "low"})
+    low_batch = api.post("/v1/batch", {"entries": _entries(3, "low batch"), "priority": "low"})["batch_id"]
+    job = _wait_started(api, single["job_id"], timeout=60)
+    waited = _seconds(job["started_at"]) - _seconds(job["created_at"])
+    wait_until(lambda: api.batch(low_batch)["request_counts"]["succeeded"] >= 1, 60, interval=0.1,
+               what="the low batch to get a turn")
+    still_waiting = api.batch(normal)["request_counts"]["queued"]
+    print(f"\na single low job waited {waited:.2f}s beside a normal batch (aging {AGING}s); "
+          f"{still_waiting} normal items still waiting when the low batch got its turn")
+    assert still_waiting > 300, "the normal batch was nearly over: nothing was starved"
+    api.post(f"/v1/batches/{normal}/cancel", status=200)

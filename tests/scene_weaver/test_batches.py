@@ -142,3 +142,20 @@ def test_the_completed_webhook_is_given_out_once(client: redis.Redis) -> None:
     assert delivery is not None and delivery[0] == "https://example.test/hook"
     assert '"event":"completed"' in delivery[1] and '"status":"completed"' in delivery[1]
     assert store.completed_webhook(batch.batch_id) is None
+
+
+def test_single_low_jobs_waiting_in_the_broker_age_admission_holds_back_for_them(client: redis.Redis) -> None:
+    store = BatchStore(client)
+    admission = _admission(client, slots=2, admission_aging_seconds=30)
+    store.create("alice", _items(20, "normal"))
+    client.rpush("low", "a single low job's message")
+    assert len(admission.take()) == 2  # the low queue just started waiting
+    client.delete(keys.admission_inflight())
+    client.hset(keys.admission_low_aging(), "since", f"{time.time() - 31:.6f}")  # it waited past the aging
+    assert admission.take() == []  # held back: the default queue drains, a worker reaches the low one
+    store.create("bob", _items(1, "high"), priority=Priority.HIGH)
+    assert [priority for _, priority in admission.take()] == [Priority.HIGH]  # high work is never held
+    client.delete(keys.admission_inflight())
+    assert admission.take() == []
+    client.lpop("low")  # a worker took it
+    assert len(admission.take()) == 2
