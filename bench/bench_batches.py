@@ -10,7 +10,9 @@ threads, gunicorn; everything goes through the HTTP API. Prints one JSON line wi
 - ``other_user_wait_s``: a second user's single normal job beside the first user's
   1,000-item batch (samples and largest); the promise is a few job times;
 - ``script_400``: the seconds a 400+-entry script batch takes, against the ideal
-  entries × latency ÷ slots measured on the same machine in the same run.
+  entries × latency ÷ slots measured on the same machine in the same run;
+- ``worker_rss_mb``: the worker process's resident memory after a 16-item batch, after the
+  1,000-item one and after the script (it should not grow with batch size).
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ class Client:
     def wait_for_start(self, job_id: str) -> float:
         job = self.wait("job start", lambda: (j := self.get(f"/v1/jobs/{job_id}"))["started_at"] and j)
         return _seconds(job["started_at"]) - _seconds(job["created_at"])
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
 
 
 def _seconds(stamp: str) -> float:
@@ -135,12 +144,15 @@ def main() -> None:
             # Warm up: sessions connected, code paths loaded.
             warm = demo.post("/v1/batch", {"entries": _entries(16, "warm")})["batch_id"]
             demo.wait("warm-up", lambda: demo.get(f"/v1/batches/{warm}")["status"] == "completed")
+            worker_pid = procs[1].pid
+            rss = {"after_16_items": _rss_mb(worker_pid)}
 
             high = _waits_beside(demo, demo, {"entries": _entries(300, "low"), "priority": "low"},
                                  {"speaker": "Tomas", "dialogue": "urgent", "priority": "high"},
                                  samples=args.samples, slots=args.slots)
             beside = _waits_beside(other, demo, {"entries": _entries(1000, "big")},
                                    {"speaker": "Bob", "dialogue": "just one"}, samples=args.samples, slots=args.slots)
+            rss["after_1000_item_batch"] = _rss_mb(worker_pid)
 
             script = make_script(400)
             started = time.perf_counter()
@@ -150,6 +162,7 @@ def main() -> None:
             seconds = time.perf_counter() - started
             total = batch["request_counts"]["total"]
             ideal = total * args.latency / args.slots
+            rss["after_400_entry_script"] = _rss_mb(worker_pid)
         finally:
             for proc in reversed(procs):
                 _stop(proc)
@@ -160,6 +173,7 @@ def main() -> None:
         "other_user_wait_s": {"beside_batch_items": 1000, "samples": beside, "max": max(beside)},
         "script_400": {"entries": total, "status": batch["status"], "seconds": round(seconds, 2),
                        "ideal_seconds": round(ideal, 2), "ratio_to_ideal": round(seconds / ideal, 2)},
+        "worker_rss_mb": rss,
     }), flush=True)
 
 
