@@ -265,7 +265,7 @@ def batch_items(batch_id: str) -> Response:
     found: list[dict[str, Any]] = []
     position = start
     while position < total and len(found) < query.limit and position - start < _ITEMS_SCAN_BUDGET:
-        chunk = store.item_ids(batch_id, position, position + min(_READ_CHUNK, query.limit) - 1)
+        chunk = store.item_ids(batch_id, position, position + _READ_CHUNK - 1)
         if not chunk:
             break
         for offset, job_id in enumerate(chunk):

@@ -71,6 +71,12 @@ def test_cancel_without_workers_cancels_every_item(client: FlaskClient) -> None:
     assert body["status"] == "canceled" and body["completed_at"]
     assert body["request_counts"]["canceled"] == 12
     _counts_add_up(body)
+    page = client.get(f"/v1/batches/{batch_id}/items?status=canceled&limit=5", headers=headers).get_json()
+    assert [item["index"] for item in page["items"]] == [0, 1, 2, 3, 4] and page["next_cursor"] == "5"
+    assert all(item["status"] == "canceled" for item in page["items"])
+    none = client.get(f"/v1/batches/{batch_id}/items?status=succeeded", headers=headers).get_json()
+    assert none == {"items": [], "next_cursor": None}
+    assert client.post(f"/v1/batches/{batch_id}/cancel", headers=headers).get_json()["status"] == "canceled"
     events = client.get(f"/v1/batches/{batch_id}/events", headers=headers).get_data(as_text=True)
     assert "event: completed" in events and '"status":"canceled"' in events
 
