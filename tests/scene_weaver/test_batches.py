@@ -159,3 +159,12 @@ def test_single_low_jobs_waiting_in_the_broker_age_admission_holds_back_for_them
     assert admission.take() == []
     client.lpop("low")  # a worker took it
     assert len(admission.take()) == 2
+
+
+def test_a_batch_whose_items_all_failed_is_failed(client: redis.Redis) -> None:
+    store, jobs = BatchStore(client), JobStore(client)
+    batch = store.create("demo", _items(2))
+    for job_id in store.item_ids(batch.batch_id):
+        jobs.fail(job_id, "content_rejected", "no")
+    ended = store.get(batch.batch_id)
+    assert ended is not None and ended.status == "failed" and ended.request_counts["failed"] == 2
