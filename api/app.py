@@ -10,12 +10,13 @@ from flask import Flask
 from flask_cors import CORS
 
 from scene_weaver import redis_urls
+from scene_weaver.batches import Admission, BatchStore
 from scene_weaver.jobs import JobStore
 from scene_weaver.settings import Settings
 from scene_weaver.users import DEMO_USER, UserStore
 from workers.dispatch import producer
 
-from . import auth, caching, config, events, health, jobs, metrics, openapi, parse, stats, ws
+from . import auth, batches, caching, config, events, health, jobs, metrics, openapi, parse, stats, ws
 from .errors import register_error_handlers
 from .headers import init_security_headers
 from .limits import init_limits
@@ -27,8 +28,8 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-# Answer under /v1 and, for the original API guide, bare. A batch blueprint joins this list.
-API_BLUEPRINTS = (auth.bp, jobs.bp, events.bp, parse.bp, config.bp, stats.bp, caching.bp, ws.bp)
+# Answer under /v1 and, for the original API guide, bare.
+API_BLUEPRINTS = (auth.bp, jobs.bp, batches.bp, events.bp, parse.bp, config.bp, stats.bp, caching.bp, ws.bp)
 
 
 def create_app(
@@ -54,6 +55,8 @@ def create_app(
         jobs=JobStore(client),
         users=UserStore(client),
         celery=celery_app or producer(settings),
+        batches=BatchStore(client),
+        admission=Admission(client, settings),
     )
     init_request_ids(app)
     init_request_metrics(app)

@@ -80,6 +80,8 @@ def job_view(job: Job) -> dict[str, Any]:
         "result": result,
         "error": job.error,
         "links": job_links(job.job_id),
+        "batch_id": job.batch_id,
+        "index": job.index,
     }
 
 

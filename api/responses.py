@@ -87,6 +87,8 @@ class JobView(BaseModel):
     result: JobResult | None
     error: dict[str, Any] | None
     links: JobLinks
+    batch_id: str | None = Field(default=None, description="the batch this job is an item of")
+    index: int | None = Field(default=None, description="the item's place in its batch's script (0-based)")
 
 
 class JobPage(BaseModel):
@@ -175,3 +177,63 @@ class JobEventView(BaseModel):
     status: str
     progress: int
     data: dict[str, Any]
+
+
+class BatchLinks(BaseModel):
+    self: str
+    items: str
+    results: str
+    events: str
+
+
+class RequestCounts(BaseModel):
+    total: int
+    queued: int = Field(description="waiting for admission or in the broker (or for Semantest)")
+    running: int
+    succeeded: int = Field(description="including the deduplicated ones")
+    failed: int
+    canceled: int
+    deduplicated: int = Field(description="succeeded without a generation of their own (a sub-count of succeeded)")
+
+
+class BatchWarning(BaseModel):
+    line: int
+    code: str
+    message: str
+
+
+class BatchAccepted(BaseModel):
+    batch_id: str
+    status: str
+    request_counts: RequestCounts
+    links: BatchLinks
+
+
+class BatchView(BaseModel):
+    batch_id: str
+    status: str = Field(description="validating, in_progress, completed, failed or canceled")
+    owner: str
+    created_at: str
+    completed_at: str | None
+    priority: Priority
+    style: str | None
+    format: str
+    warnings: list[BatchWarning]
+    request_counts: RequestCounts
+    links: BatchLinks
+
+
+class BatchPage(BaseModel):
+    batches: list[BatchView]
+    total: int
+    limit: int
+    next_cursor: str | None
+
+
+class BatchItemView(JobView):
+    group: str | None = Field(default=None, description="the item's visual group")
+
+
+class BatchItemsPage(BaseModel):
+    items: list[BatchItemView]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")

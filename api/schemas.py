@@ -11,7 +11,7 @@ from scene_weaver.models import JobStatus, Priority, Scene
 from scene_weaver.script import FORMATS
 
 __all__ = ["LoginRequest", "ProcessRequest", "ProcessQuery", "ParseRequest", "JobListQuery", "EventsQuery",
-           "WebhookEvent"]
+           "WebhookEvent", "BatchRequest", "BatchEntry", "BatchListQuery", "BatchItemsQuery"]
 
 WebhookEvent = Literal["started", "progress", "completed"]
 
@@ -87,3 +87,46 @@ class EventsQuery(BaseModel):
 
     last_event_id: str | None = Field(default=None, max_length=64, pattern=r"^(0|\d{1,20}-\d{1,20})$",
                                       description="replay events after this id (or send Last-Event-ID)")
+
+
+class BatchEntry(Scene):
+    """One scene of a batch given as ``entries`` (it has the batch's priority and options)."""
+
+    speaker: str = Field(min_length=1, max_length=200)
+
+    def check_drawable(self) -> None:
+        if not (self.dialogue or self.narration or self.captions):
+            raise InvalidInput("a scene needs dialogue, narration or a caption", details={"field": "dialogue"})
+
+
+class BatchRequest(BaseModel):
+    """A whole script (or a list of scenes) to draw as one batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    script: str | None = Field(default=None, description="the script's text (or send entries)")
+    entries: list[dict[str, Any]] | None = Field(default=None, description="scenes, as POST /process takes them")
+    format: Literal[FORMATS] = "auto"  # type: ignore[valid-type]
+    strict: bool = Field(default=False, description="any parse warning makes the answer a 422 listing all of them")
+    style: str | None = Field(default=None, min_length=1, max_length=64, description="style of every item")
+    priority: Priority = Field(default=Priority.NORMAL, description="priority of every item")
+    webhook_url: str | None = Field(default=None, min_length=1, max_length=2000,
+                                    description="http(s) URL told when the batch ends")
+    webhook_events: list[Literal["completed"]] | None = Field(default=None, min_length=1, max_length=1)
+    force: bool = Field(default=False, description="draw every item anew: bypass the result cache")
+
+
+class BatchListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200, description="next_cursor of the previous page")
+
+
+class BatchItemsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=20, pattern=r"^\d{1,9}$",
+                               description="next_cursor of the previous page (an item index)")
+    status: JobStatus | None = None

@@ -8,6 +8,7 @@ from typing import Any
 import redis
 from flask import current_app
 
+from scene_weaver.batches import Admission, BatchStore
 from scene_weaver.jobs import JobStore
 from scene_weaver.settings import Settings
 from scene_weaver.users import UserStore
@@ -22,6 +23,8 @@ class Services:
     jobs: JobStore
     users: UserStore
     celery: Any
+    batches: BatchStore
+    admission: Admission
 
 
 def services() -> Services:

@@ -10,8 +10,11 @@ Protocol (JSON text messages):
 - ``{"type": "subscribe", "job_id": ..., "after": <event id>?}`` (or ``"job_ids": [...]``, at
   most ``WS_MAX_JOB_IDS``, duplicates counted once) replays the job's events after ``after``
   and then sends each new one as ``{"type": "event", "job_id", "event"}``; a socket follows
-  at most ``WS_MAX_SUBSCRIPTIONS`` jobs;
-- ``{"type": "unsubscribe", "job_id": ...}``, ``{"type": "ping"}`` → ``pong``;
+  at most ``WS_MAX_SUBSCRIPTIONS`` jobs and batches;
+- ``{"type": "subscribe", "batch_id": ..., "after": <event id>?}`` does the same for a batch's
+  events (``item``, ``counts``, then ``completed`` carrying the batch record), sent as
+  ``{"type": "batch_event", "batch_id", "event": {"id", "type", "data"}}``;
+- ``{"type": "unsubscribe", "job_id" | "batch_id": ...}``, ``{"type": "ping"}`` → ``pong``;
 - ``{"type": "process", "scene": {...}, "idempotency_key"?: ...}`` submits a scene exactly
   as ``POST /process`` does (same validation, limit and idempotency) and subscribes to it.
 
@@ -46,12 +49,14 @@ from flask_sock import ConnectionClosed, Sock
 from pydantic import ValidationError
 
 from scene_weaver import keys
+from scene_weaver.batches import BatchEvent
 from scene_weaver.errors import AuthError, InvalidInput, SceneWeaverError
 from scene_weaver.jobs import JobEvent
 from scene_weaver.users import User
 
 from . import limits
 from .auth import user_from_token
+from .batches import batch_visible_to, event_payload
 from .errors import validation_details
 from .jobs import accepted_view, job_visible_to
 from .limits import client_address
@@ -118,6 +123,7 @@ class _Session:
         self.ws, self.svc, self.credentials, self.slots = ws, svc, credentials, slots
         self.user = credentials.user
         self.positions: dict[str, str] = {}
+        self.batch_positions: dict[str, str] = {}
         settings = svc.settings
         self.bucket = MessageBudget(settings.ws_message_rate, settings.ws_message_burst)
         self.last_notice = float("-inf")
@@ -136,11 +142,16 @@ class _Session:
         while self.ws.connected:
             self.credentials.check(self.svc, revocation=False)
             self.slots.renew_if_due()
-            message = self.ws.receive(timeout=0 if self.positions else _POLL_MS / 1000)
+            following = bool(self.positions or self.batch_positions)
+            message = self.ws.receive(timeout=0 if following else _POLL_MS / 1000)
             while message is not None:
                 self.admit(message)
                 message = self.ws.receive(timeout=0)
             block_ms = min(_POLL_MS, BLOCK_CEILING_MS)
+            if self.batch_positions:  # blocks only when no job is followed (the job read blocks then)
+                for batch_id, batch_event in self.svc.batches.wait_events_of(
+                        dict(self.batch_positions), None if self.positions else block_ms):
+                    self.deliver_batch(batch_id, batch_event)
             for job_id, event in self.svc.jobs.wait_events_of(dict(self.positions), block_ms):
                 self.deliver(job_id, event)
             if time.monotonic() - last_ping >= keepalive:
@@ -154,6 +165,29 @@ class _Session:
         self.positions[job_id] = event.id
         if event.terminal:
             del self.positions[job_id]
+
+    def deliver_batch(self, batch_id: str, event: BatchEvent) -> None:
+        if batch_id not in self.batch_positions:
+            return
+        self.send({"type": "batch_event", "batch_id": batch_id,
+                   "event": {"id": event.id, "type": event.type,
+                             "data": event_payload(self.svc.batches, batch_id, event)}})
+        self.batch_positions[batch_id] = event.id
+        if event.terminal:
+            del self.batch_positions[batch_id]
+
+    def subscribe_batch(self, message: dict[str, Any]) -> None:
+        settings = self.svc.settings
+        after = check_event_id(message.get("after") if isinstance(message.get("after"), str) else None, "after")
+        batch_id = batch_visible_to(self.user, message.get("batch_id")).batch_id
+        if (batch_id not in self.batch_positions
+                and len(self.positions) + len(self.batch_positions) + 1 > settings.ws_max_subscriptions):
+            raise InvalidInput(f"at most {settings.ws_max_subscriptions} subscriptions per socket",
+                               code="too_many_subscriptions", details={"max": settings.ws_max_subscriptions})
+        self.batch_positions[batch_id] = after
+        self.send({"type": "subscribed", "batch_id": batch_id, "after": after})
+        for event in self.svc.batches.events(batch_id, after=after):
+            self.deliver_batch(batch_id, event)
 
     def admit(self, raw: str | bytes) -> None:
         """Handle a client message if the bucket has a token and the token is still valid."""
@@ -186,6 +220,9 @@ class _Session:
             self.error(exc.code, exc.message, exc.details, kind)
 
     def subscribe(self, message: dict[str, Any]) -> None:
+        if "batch_id" in message:
+            self.subscribe_batch(message)
+            return
         settings = self.svc.settings
         ids = message.get("job_ids") or [message.get("job_id")]
         if not isinstance(ids, list):
@@ -198,7 +235,7 @@ class _Session:
         named = dict.fromkeys(requested if isinstance(requested, str) else str(requested) for requested in ids)
         unique = list(dict.fromkeys(job_visible_to(self.user, requested).job_id for requested in named))
         added = [job_id for job_id in unique if job_id not in self.positions]
-        if len(self.positions) + len(added) > settings.ws_max_subscriptions:
+        if len(self.positions) + len(self.batch_positions) + len(added) > settings.ws_max_subscriptions:
             raise InvalidInput(f"at most {settings.ws_max_subscriptions} subscriptions per socket",
                                code="too_many_subscriptions", details={"max": settings.ws_max_subscriptions})
         for job_id in unique:
@@ -208,6 +245,10 @@ class _Session:
                 self.deliver(job_id, event)
 
     def unsubscribe(self, message: dict[str, Any]) -> None:
+        if "batch_id" in message:
+            self.batch_positions.pop(str(message.get("batch_id")), None)
+            self.send({"type": "unsubscribed", "batch_id": message.get("batch_id")})
+            return
         self.positions.pop(str(message.get("job_id")), None)
         self.send({"type": "unsubscribed", "job_id": message.get("job_id")})
 

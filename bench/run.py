@@ -2,7 +2,9 @@
 
 - parse + weave of a ~200 KB, 400+ entry script (target: well under 1 s);
 - the Semantest session pool against the ideal S/L jobs per second (target: >= 0.9);
-- the whole worker pipeline against raw Celery no-op tasks on the same machine.
+- the whole worker pipeline against raw Celery no-op tasks on the same machine;
+- batches: a high job's wait behind 300 low items, another user's wait beside a 1,000-item
+  batch, and a 400-entry script against the ideal entries x latency / slots.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ STEPS = [
     ["bench_script.py"],
     ["bench_pool.py", "--latency", "0.2", "--slots", "16", "64"],
     ["bench_pipeline.py"],
+    ["bench_batches.py", "--latency", "0.2", "--slots", "8"],
 ]
 
 

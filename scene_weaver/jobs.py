@@ -18,6 +18,7 @@ from typing import Any, cast
 import redis
 
 from . import keys
+from .batch_counts import batch_hook
 from .clock import utc_now_iso
 from .errors import NotFound
 from .models import TERMINAL_STATUSES, JobStatus, Priority, Scene
@@ -29,7 +30,7 @@ EVENT_STREAM_MAXLEN = 2000
 _JSON_FIELDS = ("scene", "prompt", "result", "error", "retries", "options")
 _TERMINAL_VALUES = frozenset(status.value for status in TERMINAL_STATUSES)
 
-# KEYS[1] job hash, KEYS[2] event stream
+# KEYS[1] job hash, KEYS[2] event stream, KEYS[3] the admission window's set of admitted batch items
 # ARGV[1] new status ('' keeps it), ARGV[2] event type, ARGV[3] event data (json),
 # ARGV[4] stream maxlen, ARGV[5] change of the attempts count (1 counts one, -1 gives one back),
 # ARGV[6] a field set only if absent ('' for none), ARGV[7] its value, ARGV[8..] field/value pairs
@@ -52,8 +53,18 @@ end
 local progress = redis.call('HGET', KEYS[1], 'progress') or '0'
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
   'type', ARGV[2], 'status', new_status, 'progress', progress, 'data', ARGV[3])
+if new_status ~= status then
+  local batch_id = redis.call('HGET', KEYS[1], 'batch_id')
+  if batch_id then
+__BATCH_HOOK__
+  end
+end
 return {1, id}
 """
+
+# A batch item's status change moves one unit between its batch's counts, in the same step
+# (see scene_weaver.batch_counts); a job without ``batch_id`` skips it.
+_TRANSITION = _TRANSITION.replace("__BATCH_HOOK__", batch_hook())
 
 _RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -96,6 +107,8 @@ class Job:
     error: dict[str, Any] | None
     retries: list[dict[str, Any]]
     options: dict[str, Any]
+    batch_id: str | None = None  # set on a batch's items, with their place in the script
+    index: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -120,6 +133,8 @@ class Job:
             error=decoded["error"],
             retries=decoded["retries"] or [],
             options=decoded["options"] or {},
+            batch_id=raw.get("batch_id") or None,
+            index=int(raw["index"]) if raw.get("index") else None,
         )
 
 
@@ -150,20 +165,42 @@ class JobStore:
         job_id: str | None = None,
     ) -> Job:
         job_id = job_id or self.new_id()
-        now = utc_now_iso()
+        pipe = self.client.pipeline(transaction=True)
+        self.add_record(pipe, job_id, owner, scene, priority=priority, options=options)
+        pipe.execute()
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    @staticmethod
+    def add_record(
+        pipe: redis.client.Pipeline,
+        job_id: str,
+        owner: str,
+        scene: Scene,
+        *,
+        priority: Priority = Priority.NORMAL,
+        options: dict[str, Any] | None = None,
+        extra: Mapping[str, str] | None = None,
+        score: float | None = None,
+    ) -> None:
+        """Queue the writes of a new ``queued`` job on ``pipe`` (the batch store writes many in one step).
+
+        ``extra``: more fields of the record (a batch item's ``batch_id`` and ``index``).
+        """
         record = {
             "job_id": job_id,
             "owner": owner,
             "status": JobStatus.QUEUED.value,
             "priority": priority.value,
             "progress": "0",
-            "created_at": now,
+            "created_at": utc_now_iso(),
             "attempts": "0",
             "scene": _json_field(scene.model_dump(mode="json")),
             "options": _json_field(options or {}),
+            **(extra or {}),
         }
-        score = time.time()
-        pipe = self.client.pipeline(transaction=True)
+        score = time.time() if score is None else score
         pipe.hset(keys.job(job_id), mapping=cast(Any, record))
         pipe.zadd(keys.user_jobs(owner), {job_id: score})
         pipe.zadd(keys.all_jobs(), {job_id: score})
@@ -173,10 +210,6 @@ class JobStore:
             maxlen=EVENT_STREAM_MAXLEN,
             approximate=True,
         )
-        pipe.execute()
-        job = self.get(job_id)
-        assert job is not None
-        return job
 
     def get(self, job_id: str) -> Job | None:
         raw = self.client.hgetall(keys.job(job_id))
@@ -218,7 +251,8 @@ class JobStore:
         ]
         for name, value in (fields or {}).items():
             args += [name, _json_field(value)]
-        applied, _ = self._transition(keys=[keys.job(job_id), keys.job_events(job_id)], args=args)
+        applied, _ = self._transition(keys=[keys.job(job_id), keys.job_events(job_id), keys.admission_inflight()],
+                                      args=args)
         if int(applied) < 0:
             raise NotFound(f"job {job_id} not found", code="job_not_found")
         return int(applied) == 1

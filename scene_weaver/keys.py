@@ -142,3 +142,58 @@ def live_streams(owner: str) -> str:
     """Sorted set: open WebSockets and SSE streams of one user or client address (member: a
     connection id; score: when its lease ends, by Redis's clock)."""
     return f"{PREFIX}live:{owner}"
+
+
+def batch(batch_id: str) -> str:
+    """Hash: a batch record and its request counts (changed by the job state script)."""
+    return f"{PREFIX}batch:{batch_id}"
+
+
+def batch_prefix() -> str:
+    """What every batch record's key starts with (the job state script builds batch keys from it)."""
+    return f"{PREFIX}batch:"
+
+
+def batch_items(batch_id: str) -> str:
+    """List: a batch's item job ids in script order."""
+    return f"{PREFIX}batch:{batch_id}:items"
+
+
+def batch_pending(batch_id: str) -> str:
+    """List: a batch's item job ids not yet admitted into the broker, in script order."""
+    return f"{PREFIX}batch:{batch_id}:pending"
+
+
+def batch_events(batch_id: str) -> str:
+    """Stream: a batch's item state changes, count changes and its ``completed`` event."""
+    return f"{PREFIX}batch:{batch_id}:events"
+
+
+def user_batches(username: str) -> str:
+    """Sorted set: a user's batch ids scored by creation time."""
+    return f"{PREFIX}user:{username}:batches"
+
+
+def all_batches() -> str:
+    """Sorted set: every batch id scored by creation time (admins)."""
+    return f"{PREFIX}batches"
+
+
+def admission_round(priority: str) -> str:
+    """List: the active batches of one priority with items waiting for admission (round-robin order)."""
+    return f"{PREFIX}admission:round:{priority}"
+
+
+def admission_inflight() -> str:
+    """Set: batch items admitted into the broker and not yet finished (the admission window's fill)."""
+    return f"{PREFIX}admission:inflight"
+
+
+def admission_lease() -> str:
+    """String (expires): held by the one worker process running the periodic admission sweep."""
+    return f"{PREFIX}admission:lease"
+
+
+def admission_low_aging() -> str:
+    """Hash (expires): since when the broker's low queue waits, and whether admission holds back for it."""
+    return f"{PREFIX}admission:low_aging"

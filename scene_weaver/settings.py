@@ -185,6 +185,21 @@ class Settings(BaseSettings):
     worker_metrics_host: str = Field("127.0.0.1", validation_alias="WORKER_METRICS_HOST",
                                      description="address worker processes serve their metrics on")
 
+    # Batches
+    max_batch_entries: Int = Field(5000, ge=1, validation_alias="MAX_BATCH_ENTRIES",
+                                   description="most entries (items) one batch may have")
+    max_batch_bytes: Int = Field(8 * 1024 * 1024, ge=1024, validation_alias="MAX_BATCH_BYTES",
+                                 description="body limit of `POST /batch` (bytes); other routes keep `MAX_BODY_BYTES`")
+    admission_window_per_slot: Int = Field(
+        2, ge=1, le=100, validation_alias="ADMISSION_WINDOW_PER_SLOT",
+        description="batch items admitted into the broker and not yet finished, per worker slot of the live fleet")
+    admission_aging_seconds: Float = Field(
+        30.0, gt=0, validation_alias="ADMISSION_AGING_SECONDS",
+        description="a low batch with nothing admitted this long gets its next item ahead of normal work (s)")
+    admission_tick_seconds: Float = Field(
+        1.0, gt=0, validation_alias="ADMISSION_TICK_SECONDS",
+        description="period of the admission sweep one worker process runs under a Redis lease (s)")
+
     # API
     jwt_secret_key: str = Field(
         "", validation_alias="JWT_SECRET_KEY",

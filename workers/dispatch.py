@@ -9,13 +9,14 @@ from typing import Any
 from celery import Celery
 
 from scene_weaver import logs
+from scene_weaver.batches import Admission
 from scene_weaver.models import Priority
 from scene_weaver.settings import Settings
 
 from .app import create_celery
 from .queues import DELIVER_WEBHOOK, PROCESS_SCENE, QUEUES, WEBHOOK_QUEUE, queue_for
 
-__all__ = ["enqueue_job", "enqueue_webhook", "queue_depths", "producer"]
+__all__ = ["enqueue_job", "enqueue_webhook", "queue_depths", "producer", "admit"]
 
 
 def enqueue_job(app: Celery, job_id: str, priority: Priority) -> None:
@@ -26,6 +27,18 @@ def enqueue_job(app: Celery, job_id: str, priority: Priority) -> None:
 
 def enqueue_webhook(app: Celery, url: str, body: str) -> None:
     app.send_task(DELIVER_WEBHOOK, args=[url, body], queue=WEBHOOK_QUEUE)
+
+
+def admit(app: Celery, admission: Admission) -> int:
+    """Fill the admission window: each admitted batch item is enqueued at the priority admission gave it.
+
+    Called by the API after a batch is accepted, by a worker after each batch item ends, and
+    by the periodic sweep. Returns how many items were enqueued.
+    """
+    taken = admission.take()
+    for job_id, priority in taken:
+        enqueue_job(app, job_id, priority)
+    return len(taken)
 
 
 def queue_depths(redis_client: Any) -> dict[str, int]:

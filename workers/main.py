@@ -7,6 +7,7 @@ connects it to the worker's signals; it starts only when a worker is ready.
 from scene_weaver.settings import Settings
 
 from . import (
+    admission,  # noqa: F401  (connects the admission sweep to Celery's worker signals)
     heartbeat,  # noqa: F401  (connects the heartbeat to Celery's worker signals)
     metrics,  # noqa: F401  (metrics server, JSON logs and job context on Celery's signals)
 )

@@ -11,7 +11,7 @@ from celery import Task, shared_task
 from scene_weaver.errors import JobParked, SemantestError
 from scene_weaver.pipeline import Outcome, retry_later, run_job
 
-from . import resources
+from . import admission, resources
 from .queues import PROCESS_SCENE
 from .webhooks import notifier
 
@@ -22,6 +22,13 @@ BUSY_RECHECK_SECONDS = 10
 
 @shared_task(bind=True, name=PROCESS_SCENE, max_retries=None, acks_late=True)
 def process_scene(self: Task, job_id: str) -> Outcome:
+    try:
+        return _process(self, job_id)
+    finally:
+        admission.after_job(self.app, job_id)  # a batch item's slot in the window may be free
+
+
+def _process(self: Task, job_id: str) -> Outcome:
     ctx = resources.context()
     try:
         outcome = run_job(ctx, job_id, notify=notifier(ctx))
