@@ -118,6 +118,12 @@ class PromptCacheStats(BaseModel):
     hit_rate: float | None
 
 
+class ResultCacheStats(BaseModel):
+    hits: int = Field(description="jobs served with a picture an identical generation drew (no Semantest call)")
+    misses: int = Field(description="jobs that drew their picture")
+    hit_rate: float | None
+
+
 class WorkerProcess(BaseModel):
     """One live worker process, from its heartbeat."""
 
@@ -137,6 +143,7 @@ class StatsResponse(BaseModel):
     jobs: dict[str, int]
     jobs_counted: int
     prompt_cache: PromptCacheStats
+    result_cache: ResultCacheStats
     workers: int = Field(description="worker processes with a live heartbeat that take jobs")
     workers_stopping: int = Field(description="worker processes finishing their jobs before they exit")
     jobs_in_flight: int = Field(description="jobs the live worker processes are running")
