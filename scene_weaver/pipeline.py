@@ -162,13 +162,13 @@ def _run_locked(  # noqa: PLR0911 - one return per way a run ends
         store.succeed(job_id, claim.shared)
         return Outcome.SUCCEEDED
     try:
-        return _draw(ctx, job, request, claim, generation, emit)
+        return _draw(ctx, job, request, claim, generation=generation, emit=emit)
     finally:
         if claim.flight is not None:
             claim.flight.end()
 
 
-def _draw(ctx: JobContext, job: Job, request: GenerationRequest, claim: Claim, generation: str,
+def _draw(ctx: JobContext, job: Job, request: GenerationRequest, claim: Claim, *, generation: str,
           emit: Callable[[str, dict[str, Any]], None]) -> Outcome:
     """Ask Semantest for the picture, store it and share it with identical generations."""
     store, job_id = ctx.store, job.job_id

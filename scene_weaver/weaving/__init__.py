@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from .analysis import CharacterLook, Continuity, SceneAnalysis, analyze_scene, continuity_from
 from .concepts import CONCEPTS, detect_concepts
+from .continuity import PlannedScene, plan_script
 from .emotions import EMOTIONS, detect_emotion
 from .styles import DEFAULT_STYLE, STYLES, resolve_style
-from .continuity import PlannedScene, plan_script
 from .weaver import MIN_LENGTH, WEAVER_VERSION, weave_scene, weave_script
 
 __all__ = [

@@ -59,7 +59,10 @@ def group_of(setting: str | None, cast: Sequence[str], style: str | None) -> tup
 def _anchor(setting: str | None, cast: Sequence[str]) -> str:
     held = []
     if setting:
-        held.append(f"the same {setting} throughout")
+        place = setting.strip().rstrip(".")
+        for article in ("the ", "The ", "a ", "A ", "an ", "An "):
+            place = place.removeprefix(article)
+        held.append(f"the same setting throughout ({place})")
     if cast:
         held.append(f"the same character designs for {' and '.join(cast)}")
     held.append("consistent colour grading across the sequence")
