@@ -24,9 +24,9 @@ class PromptCache:
         self.ttl = ttl
 
     @staticmethod
-    def key_for(scene: Scene, style: str | None, max_length: int, version: str = WEAVER_VERSION) -> str:
+    def key_for(scene: Scene, style: str | None, max_length: int, version: str | None = None) -> str:
         """The key of a prompt: a new weaver (``WEAVER_VERSION``) never reads an older one's prompts."""
-        canonical = json.dumps([version, scene.model_dump(mode="json"), style, max_length],
+        canonical = json.dumps([version or WEAVER_VERSION, scene.model_dump(mode="json"), style, max_length],
                                sort_keys=True, separators=(",", ":"))
         return keys.prompt_cache(hashlib.sha256(canonical.encode()).hexdigest())
 
