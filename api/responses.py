@@ -70,6 +70,8 @@ class JobResult(BaseModel):
     width: int | None = None
     height: int | None = None
     sha256: str | None = None
+    deduplicated: bool = Field(default=False, description="the picture an identical generation drew, reused "
+                                                          "without a Semantest call")
 
 
 class JobView(BaseModel):

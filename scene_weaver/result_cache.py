@@ -118,7 +118,8 @@ class ResultCache:
         if not present:  # damaged, or the picture was removed from the store: draw it again
             self.client.delete(keys.result_cache(generation))
             return None
-        return {**result, "deduplicated": True, "deduplicated_from": stored.get("job_id")}
+        # The drawer's job id stays in Redis: it may be another user's job.
+        return {**result, "deduplicated": True}
 
     def store(self, generation: str, job_id: str, result: dict[str, Any]) -> None:
         self.client.set(keys.result_cache(generation), json.dumps({"job_id": job_id, "result": result}),
