@@ -58,6 +58,11 @@ def result_cache(generation: str) -> str:
     return f"{PREFIX}cache:result:{generation}"
 
 
+def result_scene(scene: str) -> str:
+    """String (expires after ``RESULT_CACHE_TTL``): the generation key a job's scene and settings wove to."""
+    return f"{PREFIX}cache:scene:{scene}"
+
+
 def result_flight(generation: str) -> str:
     """String (a redis-py lock, expires after ``RESULT_FLIGHT_LEASE`` unless renewed): held by the
     job drawing a generation while identical ones wait for its picture."""

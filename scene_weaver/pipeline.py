@@ -20,7 +20,7 @@ from .images import ImageStore
 from .jobs import Job, JobStore
 from .models import Scene
 from .prompt_cache import PromptCache
-from .result_cache import Claim, ResultCache, generation_key
+from .result_cache import Claim, ResultCache, generation_key, scene_key
 from .runtime_config import effective_config
 from .semantest import GeneratedImage, GenerationRequest
 from .settings import Settings
@@ -151,6 +151,7 @@ def _run_locked(  # noqa: PLR0911 - one return per way a run ends
         metadata={"job_id": job_id, "entry_id": scene.entry_id or "", "caption": _spoken_line(scene)},
     )
     generation = generation_key(request)
+    ctx.results.remember(scene_key(job.scene, job.options, config), generation)
     try:
         claim = ctx.results.claim(generation, force=bool(job.options.get("force")),
                                   canceled=lambda: store.cancel_requested(job_id))
@@ -211,7 +212,8 @@ def _draw(ctx: JobContext, job: Job, request: GenerationRequest, claim: Claim, *
         "metadata": image.metadata,
     }
     ctx.results.count(hit=False)
-    ctx.results.store(generation, job_id, result)  # before succeed: waiters find it as soon as possible
+    prompt = {"text": request.prompt, "negative": request.negative_prompt, "style": request.style}
+    ctx.results.store(generation, job_id, result, prompt)  # before succeed: waiters find it at once
     store.succeed(job_id, {**result, "deduplicated": False})
     return Outcome.SUCCEEDED
 

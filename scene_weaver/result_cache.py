@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +31,14 @@ from redis.exceptions import LockError
 from . import keys
 from .errors import JobCanceled
 from .images import ImageStore
+from .jobs import Job, JobStore
+from .models import Scene
 from .redis_text import decode
+from .runtime_config import RuntimeConfig
 from .semantest import GenerationRequest
+from .weaving import WEAVER_VERSION
 
-__all__ = ["Claim", "Flight", "ResultCache", "generation_key", "HITS", "MISSES"]
+__all__ = ["Claim", "Flight", "ResultCache", "generation_key", "scene_key", "serve_cached", "HITS", "MISSES"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,18 @@ def generation_key(request: GenerationRequest) -> str:
         [request.prompt, request.negative_prompt, request.width, request.height, request.steps,
          float(request.guidance_scale), request.style, request.seed, request.metadata.get("caption", "")],
         ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def scene_key(scene: Mapping[str, Any], options: Mapping[str, Any], config: RuntimeConfig) -> str:
+    """The sha256 of what decides a job's generation before it is woven: the weaver's version, the
+    scene, and the settings weaving and drawing read. Equal keys weave to equal generations."""
+    canonical = json.dumps(
+        [WEAVER_VERSION, Scene.model_validate(scene).model_dump(mode="json"), config.default_style,
+         config.prompt_max_length, int(options.get("width") or config.image_width),
+         int(options.get("height") or config.image_height), config.image_steps, float(config.guidance_scale),
+         int(options.get("seed", -1))],
+        ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -106,12 +122,16 @@ class ResultCache:
 
     def lookup(self, generation: str) -> dict[str, Any] | None:
         """The result an identical generation stored, if its picture is still in the image store."""
-        raw = self.client.get(keys.result_cache(generation))
+        entry = self._usable(generation, self.client.get(keys.result_cache(generation)))
+        return entry[0] if entry else None
+
+    def _usable(self, generation: str, raw: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(result as a job shows it, prompt) from a stored entry, or None (absent, damaged, picture gone)."""
         if not raw:
             return None
         try:
             stored = json.loads(raw)
-            result = stored["result"]
+            result, prompt = stored["result"], stored["prompt"]
             present = self.images.path_for(result["sha256"], result["mime_type"]).exists()
         except (ValueError, KeyError, TypeError):
             present = False
@@ -119,11 +139,24 @@ class ResultCache:
             self.client.delete(keys.result_cache(generation))
             return None
         # The drawer's job id stays in Redis: it may be another user's job.
-        return {**result, "deduplicated": True}
+        return {**result, "deduplicated": True}, prompt
 
-    def store(self, generation: str, job_id: str, result: dict[str, Any]) -> None:
-        self.client.set(keys.result_cache(generation), json.dumps({"job_id": job_id, "result": result}),
-                        ex=self.ttl)
+    def store(self, generation: str, job_id: str, result: dict[str, Any], prompt: dict[str, Any]) -> None:
+        self.client.set(keys.result_cache(generation),
+                        json.dumps({"job_id": job_id, "result": result, "prompt": prompt}), ex=self.ttl)
+
+    def remember(self, scene: str, generation: str) -> None:
+        """Note which generation a scene key wove to, so a later job is served before it is woven."""
+        self.client.set(keys.result_scene(scene), generation, ex=self.ttl)
+
+    def lookup_scenes(self, scenes: Sequence[str]) -> list[tuple[dict[str, Any], dict[str, Any]] | None]:
+        """For each scene key, (result, prompt) when its generation's picture is cached: two round trips."""
+        generations = [decode(g) if g is not None else None
+                       for g in self.client.mget([keys.result_scene(s) for s in scenes])] if scenes else []
+        wanted = [g for g in generations if g]
+        stored = dict(zip(wanted, self.client.mget([keys.result_cache(g) for g in wanted]), strict=True)) \
+            if wanted else {}
+        return [self._usable(g, stored.get(g)) if g else None for g in generations]
 
     def claim(self, generation: str, *, force: bool, canceled: Callable[[], bool]) -> Claim:
         """Reuse the cached or in-flight picture of ``generation``, or take the right to draw it.
@@ -156,12 +189,31 @@ class ResultCache:
             if cached is not None:
                 return Claim(shared=cached)
 
-    def count(self, *, hit: bool) -> None:
-        self.client.hincrby(keys.counters(), HITS if hit else MISSES, 1)
+    def count(self, *, hit: bool, amount: int = 1) -> None:
+        if amount:
+            self.client.hincrby(keys.counters(), HITS if hit else MISSES, amount)
 
     def hit_rate(self) -> dict[str, int | float | None]:
         """Jobs served without drawing (hits) and jobs that drew (misses) since the counters began."""
         return hit_rate(self.client)
+
+
+def serve_cached(store: JobStore, results: ResultCache, jobs: Sequence[Job], config: RuntimeConfig) -> set[str]:
+    """Finish the queued ``jobs`` whose picture is already cached, without a worker; their ids.
+
+    For admission (a batch's items, just created, not yet enqueued): each served job goes
+    through the states a worker would take it through (started, weaving, generating with the
+    cached prompt, succeeded with ``deduplicated``) and counts a hit. Jobs asking for ``force``
+    or a webhook (a worker delivers those) are left for the workers, as is every other job.
+    """
+    eligible = [job for job in jobs if not job.options.get("force") and not job.options.get("webhook_url")]
+    found = results.lookup_scenes([scene_key(job.scene, job.options, config) for job in eligible])
+    hits = [(job.job_id, entry[1], entry[0]) for job, entry in zip(eligible, found, strict=True) if entry]
+    if not hits:
+        return set()
+    served = {job_id for (job_id, _, _), done in zip(hits, store.succeed_cached(hits), strict=True) if done}
+    results.count(hit=True, amount=len(served))
+    return served
 
 
 def hit_rate(client: redis.Redis) -> dict[str, int | float | None]:

@@ -13,7 +13,8 @@ from scene_weaver.jobs import JobStore
 from scene_weaver.models import JobStatus, Scene
 from scene_weaver.pipeline import JobContext, Outcome, run_job
 from scene_weaver.prompt_cache import PromptCache
-from scene_weaver.result_cache import hit_rate
+from scene_weaver.result_cache import hit_rate, serve_cached
+from scene_weaver.runtime_config import effective_config
 from scene_weaver.weaving import WEAVER_VERSION
 from tests.support.semantest import RendererFactory
 from tests.support.waiting import wait_until
@@ -147,3 +148,32 @@ def test_the_prompt_cache_key_names_the_weaver_version(redis_client: Any, monkey
     assert PromptCache.key_for(SCENE, None, 600) != before
     cache.weave(SCENE, style=None, max_length=600)  # a new weaver: not served the old prompt
     assert cache.hit_rate() == {"hits": 1, "misses": 2, "hit_rate": 0.3333}
+
+
+def test_admission_serves_cached_jobs_without_a_worker(renderer_factory: RendererFactory,
+                                                      context_factory: ContextFactory) -> None:
+    renderer = renderer_factory(latency=0)
+    ctx = context_factory(renderer)
+    drawn = new_job(ctx)
+    assert run_job(ctx, drawn) is Outcome.SUCCEEDED
+    other = Scene(speaker="Tomas", dialogue=["Not drawn yet."])
+    jobs = [ctx.store.create("demo", SCENE, options=OPTIONS),
+            ctx.store.create("demo", SCENE, options={**OPTIONS, "force": True}),
+            ctx.store.create("demo", SCENE, options={**OPTIONS, "webhook_url": "http://127.0.0.1:9/hook"}),
+            ctx.store.create("demo", other, options=OPTIONS),
+            ctx.store.create("demo", SCENE, options=OPTIONS)]
+    ctx.store.request_cancel(jobs[4].job_id)  # ended before admission got to it
+
+    served = serve_cached(ctx.store, ctx.results, jobs, effective_config(ctx.store.client, ctx.settings))
+
+    assert served == {jobs[0].job_id}
+    job = ctx.store.require(jobs[0].job_id)
+    first = ctx.store.require(drawn)
+    assert job.status is JobStatus.SUCCEEDED and job.result is not None and first.result is not None
+    assert job.result["deduplicated"] is True and job.result["sha256"] == first.result["sha256"]
+    assert job.prompt == first.prompt and job.attempts == 1 and job.progress == 100
+    assert types(ctx.store, jobs[0].job_id) == ["queued", "started", "weaving", "generating", "completed"]
+    assert [ctx.store.require(j.job_id).status for j in jobs[1:]] == [
+        JobStatus.QUEUED, JobStatus.QUEUED, JobStatus.QUEUED, JobStatus.CANCELED]
+    assert renderer.stats()["generated"] == 1
+    assert hit_rate(ctx.store.client)["hits"] == 1
