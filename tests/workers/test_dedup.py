@@ -177,3 +177,16 @@ def test_admission_serves_cached_jobs_without_a_worker(renderer_factory: Rendere
         JobStatus.QUEUED, JobStatus.QUEUED, JobStatus.QUEUED, JobStatus.CANCELED]
     assert renderer.stats()["generated"] == 1
     assert hit_rate(ctx.store.client)["hits"] == 1
+
+
+def test_the_cache_outlives_the_worker_that_filled_it(renderer_factory: RendererFactory,
+                                                      context_factory: ContextFactory) -> None:
+    renderer = renderer_factory(latency=0)
+    before = context_factory(renderer)
+    assert run_job(before, new_job(before)) is Outcome.SUCCEEDED
+    before.service.close()  # type: ignore[attr-defined]  # that worker is gone; Redis and the store remain
+    after = context_factory(renderer)  # a new process: new sessions, new caches over the same Redis
+    job_id = new_job(after)
+    assert run_job(after, job_id) is Outcome.SUCCEEDED
+    assert after.store.require(job_id).result["deduplicated"] is True  # type: ignore[index]
+    assert renderer.stats()["generated"] == 1
