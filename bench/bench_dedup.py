@@ -34,7 +34,6 @@ from bench_script import make_script  # noqa: E402
 
 from scene_weaver import keys  # noqa: E402
 from scene_weaver.constants import SCENE_QUEUES  # noqa: E402
-from scene_weaver.images import ImageStore  # noqa: E402
 from scene_weaver.jobs import JobStore  # noqa: E402
 from scene_weaver.models import Priority, Scene  # noqa: E402
 from scene_weaver.result_cache import ResultCache, hit_rate, serve_cached  # noqa: E402
@@ -71,8 +70,7 @@ def run(redis_url: str, home: Path, count: int, latency: float, workers: int) ->
         app = producer(settings)
         scenes, seeds = _scenes(count)
 
-        results = ResultCache(client, ImageStore(home / "images"), ttl=settings.result_cache_ttl,
-                              lease=settings.result_flight_lease, wait=settings.result_flight_wait)
+        results = ResultCache.from_settings(client, settings)
 
         def submit(batch: list[Scene], batch_seeds: list[int], *, at_admission: bool = False) -> list[str]:
             jobs = [store.create("bench", scene, priority=Priority.NORMAL, options={"seed": seed})

@@ -54,11 +54,9 @@ class JobContext:
 
     def __post_init__(self) -> None:
         if self.results is None:
-            self.results = ResultCache(
-                self.store.client, self.images, ttl=self.settings.result_cache_ttl,
-                lease=self.settings.result_flight_lease,
-                # a waiter gives up well before its own run lock (JOB_TIME_LIMIT) could lapse
-                wait=min(self.settings.result_flight_wait, self.settings.job_time_limit / 2))
+            results = ResultCache.from_settings(self.store.client, self.settings)
+            results.images = self.images  # this process's store (the settings' directory unless a test says else)
+            self.results = results
 
 
 # Told about "started", "progress" and "completed" (webhooks); its failures never fail a job.

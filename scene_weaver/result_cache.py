@@ -36,6 +36,7 @@ from .models import Scene
 from .redis_text import decode
 from .runtime_config import RuntimeConfig
 from .semantest import GenerationRequest
+from .settings import Settings
 from .weaving import WEAVER_VERSION
 
 __all__ = ["Claim", "Flight", "ResultCache", "generation_key", "scene_key", "serve_cached", "HITS", "MISSES"]
@@ -119,6 +120,14 @@ class ResultCache:
         self.lease = lease
         self.wait = wait
         self.poll = poll
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> ResultCache:
+        """The cache as workers and admission use it: a waiter gives up well before its own run
+        lock (``JOB_TIME_LIMIT``) could lapse."""
+        return cls(client, ImageStore(settings.image_store_dir), ttl=settings.result_cache_ttl,
+                   lease=settings.result_flight_lease,
+                   wait=min(settings.result_flight_wait, settings.job_time_limit / 2))
 
     def lookup(self, generation: str) -> dict[str, Any] | None:
         """The result an identical generation stored, if its picture is still in the image store."""
