@@ -60,6 +60,7 @@ def job_view(job: Job) -> dict[str, Any]:
             "width": job.result.get("width"),
             "height": job.result.get("height"),
             "sha256": job.result.get("sha256"),
+            "deduplicated": bool(job.result.get("deduplicated", False)),
         }
     prompt = None
     if job.prompt:

@@ -70,6 +70,8 @@ class JobResult(BaseModel):
     width: int | None = None
     height: int | None = None
     sha256: str | None = None
+    deduplicated: bool = Field(default=False, description="the picture an identical generation drew, reused "
+                                                          "without a Semantest call")
 
 
 class JobView(BaseModel):
@@ -120,6 +122,12 @@ class PromptCacheStats(BaseModel):
     hit_rate: float | None
 
 
+class ResultCacheStats(BaseModel):
+    hits: int = Field(description="jobs served with a picture an identical generation drew (no Semantest call)")
+    misses: int = Field(description="jobs that drew their picture")
+    hit_rate: float | None
+
+
 class WorkerProcess(BaseModel):
     """One live worker process, from its heartbeat."""
 
@@ -139,6 +147,7 @@ class StatsResponse(BaseModel):
     jobs: dict[str, int]
     jobs_counted: int
     prompt_cache: PromptCacheStats
+    result_cache: ResultCacheStats
     workers: int = Field(description="worker processes with a live heartbeat that take jobs")
     workers_stopping: int = Field(description="worker processes finishing their jobs before they exit")
     jobs_in_flight: int = Field(description="jobs the live worker processes are running")

@@ -31,6 +31,8 @@ class ProcessRequest(Scene):
     width: int | None = Field(default=None, ge=64, le=2048)
     height: int | None = Field(default=None, ge=64, le=2048)
     seed: int | None = Field(default=None, ge=-1, le=2**32 - 1)
+    force: bool = Field(default=False, description="draw the picture even if an identical one was drawn "
+                                                   "(the result cache is refreshed, not read)")
     webhook_url: str | None = Field(default=None, min_length=1, max_length=2000,
                                     description="http(s) URL that receives signed event deliveries")
     webhook_events: list[WebhookEvent] | None = Field(
@@ -53,7 +55,7 @@ class ProcessRequest(Scene):
 
     def job_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"width": self.width, "height": self.height, "seed": self.seed,
-                                   "webhook_url": self.webhook_url}
+                                   "webhook_url": self.webhook_url, "force": self.force or None}
         if self.webhook_url:
             options["webhook_events"] = sorted(set(self.webhook_events or ("started", "progress", "completed")))
         return {name: value for name, value in options.items() if value is not None}

@@ -1,4 +1,4 @@
-"""``GET /stats``: queue depths, jobs by status, prompt cache hit rate, workers, breaker."""
+"""``GET /stats``: queue depths, jobs by status, prompt and result cache hit rates, workers, breaker."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask_jwt_extended import jwt_required
 from scene_weaver.clock import utc_now_iso
 from scene_weaver.heartbeats import HeartbeatStore, fleet_summary
 from scene_weaver.prompt_cache import PromptCache
+from scene_weaver.result_cache import hit_rate as result_hit_rate
 from scene_weaver.semantest.status import semantest_status
 from workers.dispatch import queue_depths
 
@@ -37,6 +38,7 @@ def _stats() -> dict[str, Any]:
         "jobs": jobs,
         "jobs_counted": counted,
         "prompt_cache": PromptCache(svc.redis).hit_rate(),
+        "result_cache": result_hit_rate(svc.redis),
         **fleet_summary(live),
         "worker_processes": processes,
         "breaker": semantest_status(svc.redis, svc.settings)["breaker"],
@@ -45,7 +47,7 @@ def _stats() -> dict[str, Any]:
 
 
 @bp.get("/stats")
-@documented(summary="Queues, jobs by status, prompt cache hit rate, workers and breaker (cached 30 s)",
+@documented(summary="Queues, jobs by status, prompt and result cache hit rates, workers and breaker (cached 30 s)",
             tag="operations", responses={200: StatsResponse})
 @jwt_required()
 def stats() -> Response:

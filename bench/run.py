@@ -5,6 +5,7 @@
 - the whole worker pipeline against raw Celery no-op tasks on the same machine;
 - batches: a high job's wait behind 300 low items, another user's wait beside a 1,000-item
   batch, and a 400-entry script against the ideal entries x latency / slots.
+- the same 1,000 scenes submitted again once drawn: served from the result cache (target: >= 20x).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ STEPS = [
     ["bench_pool.py", "--latency", "0.2", "--slots", "16", "64"],
     ["bench_pipeline.py"],
     ["bench_batches.py", "--latency", "0.2", "--slots", "8"],
+    ["bench_dedup.py", "--scenes", "1000", "--latency", "0.2"],
 ]
 
 

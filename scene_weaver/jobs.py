@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -239,18 +239,7 @@ class JobStore:
         ``attempts`` is added to the attempts count (never below 0); ``set_once`` is a
         (field, value) written only when the field is absent.
         """
-        once_name, once_value = set_once or ("", "")
-        args: list[str] = [
-            status.value if status else "",
-            event,
-            _json_field(data or {}),
-            str(EVENT_STREAM_MAXLEN),
-            str(attempts),
-            once_name,
-            once_value,
-        ]
-        for name, value in (fields or {}).items():
-            args += [name, _json_field(value)]
+        args = _transition_args(status, event, data, fields, attempts=attempts, set_once=set_once)
         applied, _ = self._transition(keys=[keys.job(job_id), keys.job_events(job_id), keys.admission_inflight()],
                                       args=args)
         if int(applied) < 0:
@@ -298,6 +287,26 @@ class JobStore:
         return self._apply(job_id, status=JobStatus.SUCCEEDED, event="completed",
                            data={"result": result},
                            fields={"result": result, "progress": "100", "finished_at": utc_now_iso()})
+
+    def succeed_cached(self, served: Sequence[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[bool]:
+        """Run queued jobs, each ``(job_id, prompt, result)``, to success with a picture drawn before,
+        in one round trip: the steps and events of a worker's run (started, weaving, generating,
+        completed). Per job, True when it succeeded (False: it had ended meanwhile)."""
+        pipe = self.client.pipeline(transaction=False)
+        now = utc_now_iso()
+        for job_id, prompt, result in served:
+            names = [keys.job(job_id), keys.job_events(job_id), keys.admission_inflight()]
+            for args in (
+                _transition_args(JobStatus.STARTED, "started", None, {"progress": "0"}, attempts=1,
+                                 set_once=("started_at", now)),
+                _transition_args(JobStatus.WEAVING, "weaving"),
+                _transition_args(JobStatus.GENERATING, "generating", None, {"prompt": prompt}),
+                _transition_args(JobStatus.SUCCEEDED, "completed", {"result": result},
+                                 {"result": result, "progress": "100", "finished_at": now}),
+            ):
+                self._transition(keys=names, args=args, client=pipe)
+        replies = pipe.execute()
+        return [int(replies[4 * i + 3][0]) == 1 for i in range(len(served))]
 
     def fail(self, job_id: str, code: str, message: str, *, give_back_attempt: bool = False) -> bool:
         """``give_back_attempt``: the run that fails counted an attempt it never made (see :meth:`park`)."""
@@ -380,6 +389,25 @@ class JobStore:
             if status in counts:
                 counts[status] += 1
         return counts, len(ids)
+
+
+def _transition_args(status: JobStatus | None, event: str, data: dict[str, Any] | None = None,
+                     fields: dict[str, Any] | None = None, *, attempts: int = 0,
+                     set_once: tuple[str, str] | None = None) -> list[str]:
+    """The state script's arguments for one change (see :meth:`JobStore._apply`)."""
+    once_name, once_value = set_once or ("", "")
+    args: list[str] = [
+        status.value if status else "",
+        event,
+        _json_field(data or {}),
+        str(EVENT_STREAM_MAXLEN),
+        str(attempts),
+        once_name,
+        once_value,
+    ]
+    for name, value in (fields or {}).items():
+        args += [name, _json_field(value)]
+    return args
 
 
 def _index(owner: str | None) -> str:

@@ -53,6 +53,22 @@ def prompt_cache(content_hash: str) -> str:
     return f"{PREFIX}cache:prompt:{content_hash}"
 
 
+def result_cache(generation: str) -> str:
+    """String (JSON, expires after ``RESULT_CACHE_TTL``): the picture an identical generation drew."""
+    return f"{PREFIX}cache:result:{generation}"
+
+
+def result_scene(scene: str) -> str:
+    """String (expires after ``RESULT_CACHE_TTL``): the generation key a job's scene and settings wove to."""
+    return f"{PREFIX}cache:scene:{scene}"
+
+
+def result_flight(generation: str) -> str:
+    """String (a redis-py lock, expires after ``RESULT_FLIGHT_LEASE`` unless renewed): held by the
+    job drawing a generation while identical ones wait for its picture."""
+    return f"{PREFIX}flight:{generation}"
+
+
 def response_cache(name: str) -> str:
     """String: a cached API response."""
     return f"{PREFIX}cache:response:{name}"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 __all__ = ["Scene", "WovenPrompt", "JobStatus", "Priority", "TERMINAL_STATUSES"]
 
@@ -48,6 +48,13 @@ class Scene(BaseModel):
     stage_directions: list[str] = Field(default_factory=list, max_length=200)
     notes: list[str] = Field(default_factory=list, max_length=200)
     setting: str | None = Field(default=None, max_length=2000)
+    looks: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)],
+                Annotated[str, StringConstraints(max_length=1000)]] = Field(
+        default_factory=dict, max_length=50,
+        description="how each character looks here (costume, build); a look the narration states wins")
+    anchor: str | None = Field(
+        default=None, max_length=1000,
+        description="a phrase every picture of a visual group shares, so the group looks consistent")
 
     @field_validator("dialogue", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ import enum
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import metrics, retries
@@ -20,6 +20,7 @@ from .images import ImageStore
 from .jobs import Job, JobStore
 from .models import Scene
 from .prompt_cache import PromptCache
+from .result_cache import Claim, ResultCache, generation_key, scene_key
 from .runtime_config import effective_config
 from .semantest import GeneratedImage, GenerationRequest
 from .settings import Settings
@@ -49,6 +50,13 @@ class JobContext:
     prompts: PromptCache
     service: ImageService
     runner_id: str
+    results: ResultCache = field(default=None)  # type: ignore[assignment]  # built from the rest when None
+
+    def __post_init__(self) -> None:
+        if self.results is None:
+            results = ResultCache.from_settings(self.store.client, self.settings)
+            results.images = self.images  # this process's store (the settings' directory unless a test says else)
+            self.results = results
 
 
 # Told about "started", "progress" and "completed" (webhooks); its failures never fail a job.
@@ -143,6 +151,29 @@ def _run_locked(  # noqa: PLR0911 - one return per way a run ends
         style=prompt.style,
         metadata={"job_id": job_id, "entry_id": scene.entry_id or "", "caption": _spoken_line(scene)},
     )
+    generation = generation_key(request)
+    ctx.results.remember(scene_key(job.scene, job.options, config), generation)
+    try:
+        claim = ctx.results.claim(generation, force=bool(job.options.get("force")),
+                                  canceled=lambda: store.cancel_requested(job_id))
+    except JobCanceled:
+        store.cancel(job_id)
+        return Outcome.CANCELED
+    if claim.shared is not None:  # an identical picture was drawn (or just finished): no Semantest call
+        ctx.results.count(hit=True)
+        store.succeed(job_id, claim.shared)
+        return Outcome.SUCCEEDED
+    try:
+        return _draw(ctx, job, request, claim, generation=generation, emit=emit)
+    finally:
+        if claim.flight is not None:
+            claim.flight.end()
+
+
+def _draw(ctx: JobContext, job: Job, request: GenerationRequest, claim: Claim, *, generation: str,
+          emit: Callable[[str, dict[str, Any]], None]) -> Outcome:
+    """Ask Semantest for the picture, store it and share it with identical generations."""
+    store, job_id = ctx.store, job.job_id
     last_report = [0.0]
 
     def on_progress(progress: int, stage: str = "") -> None:
@@ -155,8 +186,14 @@ def _run_locked(  # noqa: PLR0911 - one return per way a run ends
             emit("progress", {"progress": progress, "stage": stage})
 
     try:
-        image = ctx.service.generate(request, on_progress=on_progress,
-                                     should_cancel=_throttled(lambda: store.cancel_requested(job_id)))
+        canceled = _throttled(lambda: store.cancel_requested(job_id))
+
+        def should_cancel() -> bool:  # called while the request waits: the flight's lease stays alive
+            if claim.flight is not None:
+                claim.flight.renew()
+            return canceled()
+
+        image = ctx.service.generate(request, on_progress=on_progress, should_cancel=should_cancel)
     except JobCanceled:
         store.cancel(job_id)
         return Outcome.CANCELED
@@ -168,13 +205,17 @@ def _run_locked(  # noqa: PLR0911 - one return per way a run ends
         store.fail(job_id, exc.code, exc.message)
         return Outcome.FAILED
     sha256 = ctx.images.put(image.data, image.mime_type)
-    store.succeed(job_id, {
+    result = {
         "sha256": sha256,
         "mime_type": image.mime_type,
         "width": image.width,
         "height": image.height,
         "metadata": image.metadata,
-    })
+    }
+    ctx.results.count(hit=False)
+    prompt = {"text": request.prompt, "negative": request.negative_prompt, "style": request.style}
+    ctx.results.store(generation, job_id, result, prompt)  # before succeed: waiters find it at once
+    store.succeed(job_id, {**result, "deduplicated": False})
     return Outcome.SUCCEEDED
 
 

@@ -1,4 +1,4 @@
-"""Woven prompts cached in Redis by the content hash of scene and weaving settings."""
+"""Woven prompts cached in Redis by the content hash of scene, weaving settings and weaver version."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import redis
 from . import keys, metrics
 from .models import Scene, WovenPrompt
 from .redis_text import decode
-from .weaving import weave_scene
+from .weaving import WEAVER_VERSION, weave_scene
 
 __all__ = ["PromptCache"]
 
@@ -24,8 +24,9 @@ class PromptCache:
         self.ttl = ttl
 
     @staticmethod
-    def key_for(scene: Scene, style: str | None, max_length: int) -> str:
-        canonical = json.dumps([scene.model_dump(mode="json"), style, max_length],
+    def key_for(scene: Scene, style: str | None, max_length: int, version: str | None = None) -> str:
+        """The key of a prompt: a new weaver (``WEAVER_VERSION``) never reads an older one's prompts."""
+        canonical = json.dumps([version or WEAVER_VERSION, scene.model_dump(mode="json"), style, max_length],
                                sort_keys=True, separators=(",", ":"))
         return keys.prompt_cache(hashlib.sha256(canonical.encode()).hexdigest())
 

@@ -163,6 +163,16 @@ class Settings(BaseSettings):
                                description="style of a scene that names none")
     prompt_max_length: Int = Field(1200, validation_alias="PROMPT_MAX_LENGTH",
                                    description="longest woven prompt (characters)")
+    result_cache_ttl: Int = Field(
+        7 * 24 * 3600, gt=0, validation_alias="RESULT_CACHE_TTL",
+        description="how long a drawn picture is reused for an identical generation (s)")
+    result_flight_lease: Float = Field(
+        15.0, gt=0, validation_alias="RESULT_FLIGHT_LEASE",
+        description="lease of the job drawing a picture others wait for (s), renewed while it draws: "
+                    "a crashed drawer's waiters take over within it")
+    result_flight_wait: Float = Field(
+        300.0, gt=0, validation_alias="RESULT_FLIGHT_WAIT",
+        description="longest a job waits for an identical picture in flight before drawing it itself (s)")
 
     # Workers
     worker_concurrency: Int = Field(8, validation_alias="WORKER_CONCURRENCY",

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["weave_scene", "weave_script", "MIN_LENGTH", "WEAVER_VERSION"]
 
-WEAVER_VERSION = "3"  # part of every content hash: bump when the same input should weave differently
+# Part of every content hash and of the prompt cache's key: bump it whenever the same input should
+# weave differently, so a new weaver never serves a prompt an older one wove.
+WEAVER_VERSION = "4"
 MIN_LENGTH = 40
 _INTENSITY_WORDS = ((0.8, "overwhelming"), (0.6, "strong"), (0.4, "clear"), (0.0, "subtle"))
 
@@ -56,6 +58,8 @@ def _parts(scene: Scene, analysis: SceneAnalysis, style: Style) -> list[Part]:
             slots[slot].append(Part(slot, text, priority))
 
     add("lead", style.lead, ESSENTIAL)
+    if scene.anchor:
+        add("lead", scene.anchor, 82)
     if analysis.panels:
         add("panels", f"{analysis.layout}", 84)
         for beat in analysis.panels:
@@ -112,10 +116,20 @@ def _content_hash(
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def _with_stated_looks(carried: Continuity, scene: Scene) -> Continuity:
+    """``carried``, plus the looks the scene itself carries for characters it has none for."""
+    if not scene.looks:
+        return carried
+    looks = dict(carried.looks)
+    for name, look in scene.looks.items():
+        looks.setdefault(name, look)
+    return Continuity(setting=carried.setting, looks=looks)
+
+
 def _weave(
     scene: Scene, style: Style, max_length: int, book: CharacterBook | None, carried: Continuity
 ) -> tuple[WovenPrompt, SceneAnalysis]:
-    analysis = analyze_scene(scene, continuity=carried, characters=book)
+    analysis = analyze_scene(scene, continuity=_with_stated_looks(carried, scene), characters=book)
     text, dropped = compose(_parts(scene, analysis, style), max_length)
     details = analysis.to_dict()
     details["dropped"] = dropped

@@ -177,7 +177,8 @@ def test_signed_webhooks_reach_a_loopback_receiver(live: Stack) -> None:
     try:
         token = live.login()
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        job_id = _submit(live, token, webhook_url=url)
+        # force: an earlier test drew this scene, and only a drawing sends progress events.
+        job_id = _submit(live, token, webhook_url=url, force=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if any(b'"event":"completed"' in body for _, body in _Receiver.deliveries):
