@@ -14,7 +14,7 @@ from scene_weaver.settings import Settings
 from scene_weaver.users import DEMO_USER, UserStore
 from workers.dispatch import producer
 
-from . import auth, caching, config, events, health, jobs, openapi, parse, stats, ws
+from . import auth, caching, config, events, gallery, health, jobs, openapi, parse, stats, ws
 from .errors import register_error_handlers
 from .headers import init_security_headers
 from .limits import init_limits
@@ -25,7 +25,7 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 # Answer under /v1 and, for the original API guide, bare. A batch blueprint joins this list.
-API_BLUEPRINTS = (auth.bp, jobs.bp, events.bp, parse.bp, config.bp, stats.bp, caching.bp, ws.bp)
+API_BLUEPRINTS = (auth.bp, jobs.bp, events.bp, parse.bp, config.bp, stats.bp, caching.bp, ws.bp, gallery.bp)
 
 
 def create_app(
