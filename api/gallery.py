@@ -17,8 +17,8 @@ import json
 import logging
 import re
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import redis
@@ -136,7 +136,7 @@ def _scene(index: int, job_id: str, job: Job | None, grant: Grant) -> dict[str, 
     }
 
 
-def _page(kind: Kind, ident: str, grant: Grant, job_ids: Sequence[str], title: str, status: str) -> Response:
+def _page(kind: Kind, ident: str, grant: Grant, job_ids: Sequence[str], *, title: str, status: str) -> Response:
     jobs = read_jobs(services().jobs, job_ids)
     scenes = [_scene(index, job_id, job, grant) for index, (job_id, job) in enumerate(zip(job_ids, jobs, strict=True))]
     live = any(scene["status"] not in _FINISHED for scene in scenes)
@@ -159,7 +159,7 @@ def job_gallery(job_id: str) -> Response:
     grant = _check("job", job_id)
     job = _job(job_id)
     title = " ".join(part for part in (job.scene.get("entry_id"), job.scene.get("speaker")) if part) or job_id
-    return _page("job", job_id, grant, [job_id], title, job.status.value)
+    return _page("job", job_id, grant, [job_id], title=title, status=job.status.value)
 
 
 @bp.get("/batches/<batch_id>/gallery")
@@ -168,7 +168,7 @@ def job_gallery(job_id: str) -> Response:
 def batch_gallery(batch_id: str) -> Response:
     grant = _check("batch", batch_id)
     record, job_ids = _batch(batch_id)
-    return _page("batch", batch_id, grant, job_ids, f"batch {batch_id}", str(_field(record, "status") or ""))
+    return _page("batch", batch_id, grant, job_ids, title=f"batch {batch_id}", status=str(_field(record, "status") or ""))
 
 
 @bp.get("/jobs/<job_id>/gallery/image")
