@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import redis
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, render_template, request, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field
 
 from scene_weaver.errors import NotFound
@@ -205,7 +205,8 @@ def _follow(job_ids: Sequence[str], owner: str, grant: Grant) -> Response:
     describe = _describer(svc.jobs, grant)
     stream = _stream(JobFollower(svc.jobs, job_ids), describe, keepalive=settings.stream_keepalive,
                      max_seconds=settings.stream_max_seconds, slots=slots)
-    response = Response(stream, mimetype="text/event-stream")
+    # The request context stays with the stream: picture links are built with url_for as scenes finish.
+    response = Response(stream_with_context(stream), mimetype="text/event-stream")
     response.call_on_close(slots.release)  # also when the stream never started
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
