@@ -328,8 +328,8 @@ class SceneWeaverClient:
                         continue
                     raise error
                 for sse in source.iter_sse():
-                    if not sse.event and not sse.data:
-                        continue
+                    if not sse.data and not sse.id:
+                        continue  # a `retry:` field alone
                     try:
                         data = json.loads(sse.data) if sse.data else {}
                     except ValueError:
