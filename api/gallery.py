@@ -136,14 +136,14 @@ def _scene(index: int, job_id: str, job: Job | None, grant: Grant) -> dict[str, 
     }
 
 
-def _page(kind: Kind, ident: str, grant: Grant, job_ids: Sequence[str], *, title: str, status: str) -> Response:
+def _page(kind: Kind, ident: str, grant: Grant, job_ids: Sequence[str], *, title: str) -> Response:
     jobs = read_jobs(services().jobs, job_ids)
     scenes = [_scene(index, job_id, job, grant) for index, (job_id, job) in enumerate(zip(job_ids, jobs, strict=True))]
     live = any(scene["status"] not in _FINISHED for scene in scenes)
     events = _signed(f"gallery.{kind}_gallery_events", grant, **{f"{kind}_id": ident})
     finished = sum(scene["status"] in _FINISHED for scene in scenes)
     html = render_template(
-        "gallery.html", kind=kind, title=title, status=status, scenes=scenes, labels=_LABELS,
+        "gallery.html", title=title, scenes=scenes, labels=_LABELS,
         summary=f"{finished} of {len(scenes)} finished", events_url=events if live else "",
         expires_iso=datetime.fromtimestamp(grant.expires, UTC).isoformat(timespec="seconds"),
         static=lambda name: api_url("gallery.static", filename=name))
@@ -159,7 +159,7 @@ def job_gallery(job_id: str) -> Response:
     grant = _check("job", job_id)
     job = _job(job_id)
     title = " ".join(part for part in (job.scene.get("entry_id"), job.scene.get("speaker")) if part) or job_id
-    return _page("job", job_id, grant, [job_id], title=title, status=job.status.value)
+    return _page("job", job_id, grant, [job_id], title=title)
 
 
 @bp.get("/batches/<batch_id>/gallery")
@@ -167,8 +167,8 @@ def job_gallery(job_id: str) -> Response:
             tag="gallery", auth=False, query=GalleryQuery, responses={200: _HTML}, errors=(403,))
 def batch_gallery(batch_id: str) -> Response:
     grant = _check("batch", batch_id)
-    record, job_ids = _batch(batch_id)
-    return _page("batch", batch_id, grant, job_ids, title=f"batch {batch_id}", status=str(_field(record, "status") or ""))
+    _, job_ids = _batch(batch_id)
+    return _page("batch", batch_id, grant, job_ids, title=f"batch {batch_id}")
 
 
 @bp.get("/jobs/<job_id>/gallery/image")
