@@ -18,7 +18,9 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskProgressColumn,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
@@ -42,12 +44,17 @@ class _Rate(ProgressColumn):
 
 class _Bar:
     def __init__(self, console: Console, title: str, unit: str) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn(f"{unit} done · [red]{{task.fields[failed]}} failed[/] · "
-                       "{task.fields[deduplicated]} deduplicated · {task.fields[label]}"),
-            _Rate(), TimeRemainingColumn(), console=console, transient=False,
-        )
+        if unit == "%":  # one job: its progress and state
+            columns: tuple[str | ProgressColumn, ...] = (
+                TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+                TextColumn("{task.fields[label]}"), TimeElapsedColumn())
+        else:  # a batch: scenes done, failed, deduplicated, the rate and the time left
+            columns = (
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn(f"{unit} done · [red]{{task.fields[failed]}} failed[/] · "
+                           "{task.fields[deduplicated]} deduplicated · {task.fields[label]}"),
+                _Rate(), TimeRemainingColumn())
+        self._progress = Progress(*columns, console=console, transient=False)
         self._task = self._progress.add_task(title, total=None, failed=0, deduplicated=0, label="")
         self._progress.start()
 
