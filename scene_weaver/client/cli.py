@@ -133,7 +133,7 @@ def _follow(client: SceneWeaverClient, record: Record) -> Record:
         finally:
             display.close()
         return Record("job", dict(client.job(record.id)))
-    display = make_display(f"batch {record.id[:8]}", "scenes")
+    display = make_display(record.id[:8], "scenes")
     counts = _counts(record)
 
     def show(status: str) -> None:

@@ -49,10 +49,9 @@ class _Bar:
                 TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
                 TextColumn("{task.fields[label]}"), TimeElapsedColumn())
         else:  # a batch: scenes done, failed, deduplicated, the rate and the time left
-            columns = (
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn(f"{unit} done · [red]{{task.fields[failed]}} failed[/] · "
-                           "{task.fields[deduplicated]} deduplicated · {task.fields[label]}"),
+            columns = (  # fits 80 columns
+                TextColumn("[bold]{task.description}"), BarColumn(bar_width=14), MofNCompleteColumn(),
+                TextColumn("done · [red]{task.fields[failed]} failed[/] · {task.fields[deduplicated]} deduplicated"),
                 _Rate(), TimeRemainingColumn())
         self._progress = Progress(*columns, console=console, transient=False)
         self._task = self._progress.add_task(title, total=None, failed=0, deduplicated=0, label="")

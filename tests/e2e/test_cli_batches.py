@@ -95,7 +95,7 @@ def test_batch_bar_on_a_terminal(cli: Cli, tmp_path: Path) -> None:
     run = cli.run_in_terminal("submit", str(tmp_path / "script.txt"), "--wait", timeout=300)
     assert run.code == 0, run.stderr
     assert "\x1b[" in run.stderr
-    assert "10/10" in run.stderr and "scenes done" in run.stderr and "deduplicated" in run.stderr
+    assert "10/10 done" in run.stderr and "0 failed" in run.stderr and "deduplicated" in run.stderr
     assert ": completed, 10/10 done" in run.stdout
 
 
