@@ -13,7 +13,13 @@ from pathlib import Path
 from .processes import PYTHON, ROOT
 from .stack import Stack
 
-__all__ = ["Cli", "Run"]
+__all__ = ["Cli", "Run", "separate_db"]
+
+
+def separate_db(redis_url: str, db: int) -> str:
+    """The same redis-server, another database: a second stack in a module must not share the first
+    one's queues (its worker would take the second stack's jobs)."""
+    return redis_url.rsplit("/", 1)[0] + f"/{db}"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pytest
 import redis
 from PIL import Image
 
-from .cli_support import Cli
+from .cli_support import Cli, separate_db
 from .stack import Stack
 
 pytest.importorskip("api.batches", reason="batches (issue 9) are not on this branch")
@@ -47,8 +47,9 @@ def cli(stack: Stack, tmp_path: Path) -> Cli:
 
 @pytest.fixture(scope="module")
 def slow_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    redis.Redis.from_url(redis_url).flushdb()
-    stack = Stack(redis_url, tmp_path_factory.mktemp("slow-batches"))
+    url = separate_db(redis_url, 7)
+    redis.Redis.from_url(url).flushdb()
+    stack = Stack(url, tmp_path_factory.mktemp("slow-batches"))
     try:
         stack.start_renderer("--latency", "60")
         stack.start_worker()
@@ -56,6 +57,7 @@ def slow_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield stack
     finally:
         stack.stop()
+        redis.Redis.from_url(url).flushdb()
 
 
 def test_hundred_entry_script_wait_then_fetch_in_script_order(cli: Cli, tmp_path: Path) -> None:

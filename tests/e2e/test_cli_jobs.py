@@ -15,7 +15,7 @@ from PIL import Image
 
 from scene_weaver.stack import free_port
 
-from .cli_support import Cli
+from .cli_support import Cli, separate_db
 from .stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -31,8 +31,9 @@ def cli(stack: Stack, tmp_path: Path) -> Cli:
 @pytest.fixture(scope="module")
 def slow_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A renderer that takes a minute a picture: a job is still running when it is canceled."""
-    redis.Redis.from_url(redis_url).flushdb()
-    stack = Stack(redis_url, tmp_path_factory.mktemp("slow"))
+    url = separate_db(redis_url, 6)
+    redis.Redis.from_url(url).flushdb()
+    stack = Stack(url, tmp_path_factory.mktemp("slow"))
     try:
         stack.start_renderer("--latency", "60")
         stack.start_worker()
@@ -40,6 +41,7 @@ def slow_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield stack
     finally:
         stack.stop()
+        redis.Redis.from_url(url).flushdb()
 
 
 def test_login_keeps_tokens_only_the_user_can_read(cli: Cli) -> None:
