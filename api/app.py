@@ -16,7 +16,7 @@ from scene_weaver.settings import Settings
 from scene_weaver.users import DEMO_USER, UserStore
 from workers.dispatch import producer
 
-from . import auth, batches, caching, config, events, health, jobs, metrics, openapi, parse, stats, ws
+from . import auth, batches, caching, config, events, gallery, health, jobs, metrics, openapi, parse, stats, ws
 from .errors import register_error_handlers
 from .headers import init_security_headers
 from .limits import init_limits
@@ -29,8 +29,8 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 # Answer under /v1 and, for the original API guide, bare.
-API_BLUEPRINTS = (auth.bp, jobs.bp, batches.bp, events.bp, parse.bp, config.bp, stats.bp, caching.bp, ws.bp)
-
+API_BLUEPRINTS = (auth.bp, jobs.bp, batches.bp, events.bp, parse.bp, config.bp, stats.bp, caching.bp, ws.bp,
+                  gallery.bp)
 
 def create_app(
     settings: Settings | None = None,

@@ -13,7 +13,8 @@ It also covers what gunicorn answers or writes before the app sees a request:
 - errors gunicorn answers itself (a request line over 4094 bytes, bad headers, a broken
   request) are the API's JSON error model with its security headers, not an HTML page;
 - the ``Server`` header names no server software or version;
-- tokens in URLs (``?token=`` on the WebSocket) are redacted from the access and error logs.
+- tokens in URLs (``?token=`` on the WebSocket, ``?sig=`` of a gallery link) are redacted from the
+  access and error logs.
 
 gunicorn has no setting for the first two; they replace the two module attributes its
 workers read (``gunicorn.util.write_error``, ``gunicorn.http.wsgi.SERVER``), and
@@ -47,7 +48,8 @@ __all__ = ["RedactingLogger", "redact", "write_json_error", "logger_class", "SER
 SERVER_NAME = "scene-weaver"
 _LINGER_SECONDS = 1.0
 _LINGER_BYTES = 256 * 1024
-_TOKEN_IN_URL = re.compile(r"(token=)[^&\s#\"']+", re.IGNORECASE)
+# ?token= (the WebSocket) and ?sig= (a gallery link: it opens the page to whoever holds it).
+_TOKEN_IN_URL = re.compile(r"((?:token|sig)=)[^&\s#\"']+", re.IGNORECASE)
 _ERROR_CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
                 431: "request_header_fields_too_large", 500: "internal_error", 501: "not_implemented"}
 

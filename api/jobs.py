@@ -20,6 +20,7 @@ from scene_weaver.weaving import weave_scene
 from . import idempotency
 from .auth import current_user
 from .caching import DRY_RUN_TTL, cached_json, content_key
+from .gallery_links import gallery_link
 from .limits import rate_limited
 from .openapi_meta import RawContent, documented
 from .requests import json_body, parse_query
@@ -28,7 +29,7 @@ from .schemas import JobListQuery, ProcessQuery, ProcessRequest
 from .services import services
 from .submission import submit_scene, validate_scene_request
 
-__all__ = ["bp", "job_view", "accepted_view", "job_visible_to", "visible_job"]
+__all__ = ["bp", "job_view", "accepted_view", "job_visible_to", "visible_job", "image_response"]
 
 bp = Blueprint("jobs", __name__)
 
@@ -48,7 +49,7 @@ def _url(endpoint: str, **values: Any) -> str:
 
 def job_links(job_id: str) -> dict[str, str]:
     return {"self": _url("jobs.get_job", job_id=job_id), "image": _url("jobs.job_image", job_id=job_id),
-            "events": _url("events.job_events", job_id=job_id)}
+            "events": _url("events.job_events", job_id=job_id), "gallery": gallery_link("job", job_id)}
 
 
 def job_view(job: Job) -> dict[str, Any]:
@@ -181,14 +182,18 @@ def cancel_job(job_id: str) -> Response:
 @documented(summary="The job's image once it succeeded", tag="jobs", responses={200: _IMAGE})
 @jwt_required()
 def job_image(job_id: str) -> Response:
-    job = visible_job(job_id)
+    return image_response(visible_job(job_id))
+
+
+def image_response(job: Job) -> Response:
+    """The job's picture (404 ``image_not_ready`` until it succeeded), cached by the browser for good."""
     if job.status != JobStatus.SUCCEEDED or not job.result:
-        raise NotFound(f"job {job_id} has no image yet (status {job.status.value})", code="image_not_ready",
+        raise NotFound(f"job {job.job_id} has no image yet (status {job.status.value})", code="image_not_ready",
                        details={"status": job.status.value})
     mime = str(job.result["mime_type"])
     data = ImageStore(services().settings.image_store_dir).get(str(job.result["sha256"]), mime)
     if data is None:
-        raise NotFound(f"the image of job {job_id} is missing from the image store", code="image_missing")
+        raise NotFound(f"the image of job {job.job_id} is missing from the image store", code="image_missing")
     response = Response(data, mimetype=mime)
     response.headers["ETag"] = f'"{job.result["sha256"]}"'
     response.headers["Cache-Control"] = "private, max-age=31536000, immutable"

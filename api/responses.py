@@ -48,6 +48,8 @@ class JobLinks(BaseModel):
     self: str
     image: str
     events: str
+    gallery: str = Field(description="the job's gallery page, signed: opens without a token until it expires "
+                                     "(GALLERY_LINK_EXPIRES)")
 
 
 class JobAccepted(BaseModel):

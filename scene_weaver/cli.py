@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from . import redis_urls
+from .client.cli import register as register_client
 from .errors import InvalidInput, SceneWeaverError
 from .renderer.cli import register as register_renderer
 from .script import FORMATS, parse_script
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_renderer(sub)
     register_script(sub)
     _add_weave(sub)
+    register_client(sub)
 
     users = sub.add_parser("users", help="manage API users (needs REDIS_URL)")
     users_sub = users.add_subparsers(dest="users_command", required=True)

@@ -254,6 +254,10 @@ class Settings(BaseSettings):
     stream_max_seconds: Float = Field(
         3600.0, validation_alias="STREAM_MAX_SECONDS",
         description="longest life of one SSE response; the client then reconnects with `Last-Event-ID` (s)")
+    gallery_link_expires: Int = Field(
+        3600, ge=60, le=7 * 24 * 3600, validation_alias="GALLERY_LINK_EXPIRES",
+        description="life of the signed `links.gallery` of a job or batch (s): the page, its pictures and "
+                    "its live updates open without a token until then")
     # Live connections: WebSocket and SSE
     ws_auth_timeout: Float = Field(
         3.0, gt=0, validation_alias="WS_AUTH_TIMEOUT",

@@ -16,8 +16,11 @@ def test_process_answers_202_and_enqueues_by_priority(client: FlaskClient, redis
     assert response.status_code == 202
     body = response.get_json()
     assert body["status"] == "queued"
-    assert body["links"] == {"self": f"/v1/jobs/{body['job_id']}", "image": f"/v1/jobs/{body['job_id']}/image",
-                             "events": f"/v1/jobs/{body['job_id']}/events"}
+    links = body["links"]
+    gallery = links.pop("gallery")
+    assert links == {"self": f"/v1/jobs/{body['job_id']}", "image": f"/v1/jobs/{body['job_id']}/image",
+                     "events": f"/v1/jobs/{body['job_id']}/events"}
+    assert gallery.startswith(f"/v1/jobs/{body['job_id']}/gallery?exp=")
     assert redis_client.llen("high") == 1 and redis_client.llen("default") == 0
 
     client.post("/v1/process", json={**SCENE, "priority": "low"}, headers=headers)

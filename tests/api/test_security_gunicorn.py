@@ -135,6 +135,10 @@ def test_tokens_in_urls_never_reach_the_access_log(served: Served) -> None:
     assert refused.status_code == 401  # HTTP routes take no query token at all
     served.raw(f"GET /v1/jobs?token={token} HTTP/1.1 extra\r\n\r\n".encode())  # an invalid request line
     served.proc.wait_for_line("/v1/jobs?token=[redacted]&limit=5", timeout=30)
+    gallery = requests.get(f"{served.base}/v1/jobs/{'0' * 32}/gallery?exp=1&sig=SECRETSIGNATURE", timeout=10)
+    assert gallery.status_code == 403
+    served.proc.wait_for_line("/gallery?exp=1&sig=[redacted]", timeout=30)
+    assert not any("SECRETSIGNATURE" in line for line in served.proc.output)
     served.proc.wait_for_line("Invalid HTTP Version", timeout=30)
     assert not any(token in line for line in served.proc.output), "a token reached gunicorn's log"
     signature = token.rsplit(".", 1)[1]

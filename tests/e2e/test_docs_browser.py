@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.support.browser import chromium_executable
 
 from .stack import Stack
 
@@ -20,17 +20,8 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
-    pytest.skip("no chromium on this machine (Debian package `chromium`); CI installs and runs it")
-
-
 def test_docs_page_renders_every_operation(stack: Stack, tmp_path: Path) -> None:
-    browser = _chromium()
+    browser = chromium_executable()
     result = subprocess.run(
         [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
          f"{stack.base}/docs"],
