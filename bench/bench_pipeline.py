@@ -1,6 +1,11 @@
 """Our pipeline's throughput next to raw Celery's, measured in the same run.
 
-    .venv/bin/python bench/bench_pipeline.py [--jobs 600] [--baseline-tasks 2000]
+    .venv/bin/python bench/bench_pipeline.py [--jobs 600] [--baseline-tasks 2000] [--workers 1 2 4]
+                                             [--rss-jobs 20000]
+
+One JSON line per worker-process count N: raw Celery with N worker processes and our
+pipeline with N worker processes, each measured in the same run. With ``--rss-jobs``, one
+more line: one worker's resident memory after 1,000 jobs and after that many.
 
 Baseline: raw Celery no-op tasks through one worker process (threads x8, acks late,
 Redis results). Pipeline: scene jobs written and enqueued exactly as the API does,
@@ -27,6 +32,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scene_weaver import keys  # noqa: E402
 from scene_weaver.constants import SCENE_QUEUES  # noqa: E402
 from scene_weaver.jobs import JobStore  # noqa: E402
 from scene_weaver.models import Priority, Scene  # noqa: E402
@@ -64,9 +70,21 @@ def _worker_args(app: str) -> list[str]:
             "--loglevel", "WARNING", "--without-mingle", "--without-gossip"]
 
 
-def baseline(redis_url: str, tasks: int) -> float:
+RSS_FIRST_SAMPLE = 1000  # jobs before the first memory sample: imports, sessions and caches are warm
+
+
+def _rss_kib(pid: int) -> int:
+    """Resident memory of one process (Linux /proc), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def baseline(redis_url: str, tasks: int, workers: int = 1) -> float:
     env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT / "bench")}
-    worker = _start(_worker_args("noop_app") + ["--loglevel", "INFO"], env, "ready.")
+    procs = [_start(_worker_args("noop_app") + ["--loglevel", "INFO", "-n", f"noop{i}@%h"], env, "ready.")
+             for i in range(workers)]
     try:
         sys.path.insert(0, str(ROOT / "bench"))
         os.environ["REDIS_URL"] = redis_url
@@ -79,17 +97,23 @@ def baseline(redis_url: str, tasks: int) -> float:
             result.get(timeout=120)
         return tasks / (time.perf_counter() - started)
     finally:
-        _stop(worker)
+        for proc in procs:
+            _stop(proc)
 
 
-def pipeline(redis_url: str, jobs: int, home: Path) -> float:
+def pipeline(redis_url: str, jobs: int, home: Path, workers: int = 1,
+             rss_jobs: int = 0) -> tuple[float, dict[str, float] | None]:
+    """Jobs per second through ``workers`` worker processes; with ``rss_jobs``, also the first
+    worker's RSS after 1,000 jobs and after ``rss_jobs`` (run in batches so Redis stays small)."""
     port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "SEMANTEST_URL": f"ws://127.0.0.1:{port}/ws",
            "SCENE_WEAVER_HOME": str(home), "IMAGE_STORE_DIR": str(home / "images"),
            "WORKER_CONCURRENCY": "8", "SEMANTEST_POOL_SIZE": "1", "IMAGE_WIDTH": "64", "IMAGE_HEIGHT": "64"}
     renderer = _start([sys.executable, "-m", "scene_weaver.renderer", "--port", str(port), "--latency", "0",
                        "--max-in-flight", "8"], env, "renderer listening on")
-    worker = _start(_worker_args("workers.main") + ["--loglevel", "INFO", "-Q", ",".join(SCENE_QUEUES)], env, "ready.")
+    procs = [_start(_worker_args("workers.main") + ["--loglevel", "INFO", "-Q", ",".join(SCENE_QUEUES),
+                                                    "-n", f"bench{i}@%h"], env, "ready.")
+             for i in range(workers)]
     try:
         settings = Settings.from_env(env)
         client = redis.Redis.from_url(redis_url)
@@ -119,12 +143,30 @@ def pipeline(redis_url: str, jobs: int, home: Path) -> float:
                 time.sleep(0.05)
             raise TimeoutError("pipeline jobs did not finish")
 
-        wait(submit(16))  # warm up: sessions connected, code paths loaded
+        wait(submit(16 * workers))  # warm up: sessions connected, code paths loaded
         started = time.perf_counter()
         wait(submit(jobs))
-        return jobs / (time.perf_counter() - started)
+        rate = jobs / (time.perf_counter() - started)
+        if not rss_jobs:
+            return rate, None
+        done = 16 * workers + jobs
+        if done < RSS_FIRST_SAMPLE:
+            wait(submit(RSS_FIRST_SAMPLE - done))
+            done = RSS_FIRST_SAMPLE
+        rss_first = _rss_kib(procs[0].pid)
+        while done < rss_jobs:
+            step = min(2000, rss_jobs - done)
+            ids = submit(step)
+            wait(ids)
+            # Keep Redis small (it is not what is measured): drop the finished jobs' records and events.
+            client.delete(*[key for job_id in ids for key in (keys.job(job_id), keys.job_events(job_id))])
+            done += step
+        rss_last = _rss_kib(procs[0].pid)
+        return rate, {"rss_kib_after_1000": rss_first, "rss_kib_after_n": rss_last, "n": done,
+                      "growth": round(rss_last / rss_first - 1, 4)}
     finally:
-        _stop(worker)
+        for proc in procs:
+            _stop(proc)
         _stop(renderer)
 
 
@@ -132,14 +174,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=600)
     parser.add_argument("--baseline-tasks", type=int, default=2000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1])
+    parser.add_argument("--rss-jobs", type=int, default=0, help="also measure one worker's RSS growth")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis", appendonly=False) as server:
-        raw = baseline(server.url, args.baseline_tasks)
-        redis.Redis.from_url(server.url).flushdb()
-        ours = pipeline(server.url, args.jobs, Path(tmp) / "home")
-    print(json.dumps({"bench": "pipeline", "baseline_celery_noop_per_s": round(raw, 1),
-                      "pipeline_jobs_per_s": round(ours, 1), "ratio": round(ours / raw, 3),
-                      "jobs": args.jobs, "baseline_tasks": args.baseline_tasks}), flush=True)
+        flush = redis.Redis.from_url(server.url).flushdb
+        for workers in args.workers:
+            raw = baseline(server.url, args.baseline_tasks, workers)
+            flush()
+            ours, _ = pipeline(server.url, args.jobs, Path(tmp) / f"home{workers}", workers)
+            flush()
+            print(json.dumps({"bench": "pipeline", "workers": workers,
+                              "baseline_celery_noop_per_s": round(raw, 1), "pipeline_jobs_per_s": round(ours, 1),
+                              "ratio": round(ours / raw, 3), "jobs": args.jobs,
+                              "baseline_tasks": args.baseline_tasks}), flush=True)
+        if args.rss_jobs:
+            _, rss = pipeline(server.url, 200, Path(tmp) / "home-rss", 1, rss_jobs=args.rss_jobs)
+            print(json.dumps({"bench": "worker_rss", **(rss or {})}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,144 @@
+"""Submit latency: ``POST /v1/process`` against a bare Flask endpoint, same gunicorn settings.
+
+    .venv/bin/python bench/bench_api.py [--requests 2000] [--concurrency 8]
+
+Both apps run under ``api/gunicorn_conf.py`` with 2 workers on loopback; the same number of
+requests is sent at the same fixed concurrency (one keep-alive session per client thread).
+Ours authenticates (JWT), validates, rate-limits (limit raised out of the way), writes the
+job record and enqueues it on Redis; no worker runs, so the queue only grows. Prints one
+JSON line: p50 and p99 of both, and the p99 ratio (target: within 2x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scene_weaver.stack import EmbeddedRedis, free_port  # noqa: E402
+from scene_weaver.users import UserStore  # noqa: E402
+
+GUNICORN_CONFIG = str(ROOT / "api" / "gunicorn_conf.py")
+SECRET = "bench-secret-bench-secret-bench-secret-0123"
+BODY = {"speaker": "Iris", "dialogue": ["Is the sea awake tonight?"],
+        "narration": "The lighthouse stairs at night, a lamp swinging.", "style": "noir"}
+
+
+def _serve(app: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind",
+                             f"127.0.0.1:{port}", "--workers", "2", app], env=env, cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=None, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(base + "/health/live", timeout=5).status_code == 200:  # noqa: PLR2004
+                    return proc, base
+            except requests.RequestException:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn for {app} exited with {proc.returncode}")
+            time.sleep(0.2)
+        raise TimeoutError(f"gunicorn for {app} did not answer")
+    except BaseException:
+        _stop(proc)
+        raise
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, 15)
+        proc.wait(15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, 9)
+        proc.wait(5)
+
+
+def measure(url: str, headers: dict[str, str], total: int, concurrency: int) -> list[float]:
+    """Latencies (seconds) of ``total`` POSTs sent by ``concurrency`` threads; every answer must be 202."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def client() -> None:
+        with requests.Session() as session:
+            for _ in iter(lambda: next(counter, None), None):
+                started = time.perf_counter()
+                response = session.post(url, json=BODY, headers=headers, timeout=30)
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if response.status_code != 202:  # noqa: PLR2004
+                        failures.append(f"{response.status_code} {response.text[:200]}")
+                    latencies.append(elapsed)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} requests were not accepted, e.g. {failures[0]}")
+    return latencies
+
+
+def _quantiles(values: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[49], cuts[98]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis", appendonly=False) as server:
+        home = Path(tmp) / "home"
+        env = {**os.environ, "REDIS_URL": server.url, "SCENE_WEAVER_ENV": "development",
+               "SCENE_WEAVER_HOME": str(home), "IMAGE_STORE_DIR": str(home / "images"), "JWT_SECRET_KEY": SECRET,
+               "RATE_LIMIT_PROCESS": "1000000/minute", "RATE_LIMIT_LOGIN": "1000/minute"}
+        client = redis.Redis.from_url(server.url)
+        UserStore(client, rounds=4).add("bench", "bench-password-0123")
+        ours, ours_base = _serve("api.wsgi:app", env, ROOT)
+        try:
+            bare, bare_base = _serve("bare_app:app", env, ROOT / "bench")
+        except BaseException:
+            _stop(ours)
+            raise
+        try:
+            token = requests.post(ours_base + "/v1/auth/login", json={"username": "bench",
+                                  "password": "bench-password-0123"}, timeout=10).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            warm = max(50, args.requests // 20)
+            measure(ours_base + "/v1/process", auth, warm, args.concurrency)
+            measure(bare_base + "/v1/process", auth, warm, args.concurrency)
+            ours_p50, ours_p99 = _quantiles(measure(ours_base + "/v1/process", auth, args.requests, args.concurrency))
+            bare_p50, bare_p99 = _quantiles(measure(bare_base + "/v1/process", auth, args.requests, args.concurrency))
+        finally:
+            _stop(ours)
+            _stop(bare)
+            client.close()
+    print(json.dumps({"bench": "api_latency", "requests": args.requests, "concurrency": args.concurrency,
+                      "process_p50_ms": round(ours_p50 * 1000, 2), "process_p99_ms": round(ours_p99 * 1000, 2),
+                      "bare_p50_ms": round(bare_p50 * 1000, 2), "bare_p99_ms": round(bare_p99 * 1000, 2),
+                      "p50_ratio": round(ours_p50 / bare_p50, 2), "p99_ratio": round(ours_p99 / bare_p99, 2)}),
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()
