@@ -16,7 +16,21 @@ from scene_weaver.settings import Settings
 from scene_weaver.users import DEMO_USER, UserStore
 from workers.dispatch import producer
 
-from . import auth, batches, caching, config, events, gallery, health, jobs, metrics, openapi, parse, stats, ws
+from . import (
+    auth,
+    batches,
+    caching,
+    config,
+    events,
+    gallery,
+    health,
+    jobs,
+    metrics,
+    openapi,
+    parse,
+    stats,
+    ws,
+)
 from .errors import register_error_handlers
 from .headers import init_security_headers
 from .limits import init_limits

@@ -21,7 +21,7 @@ from flask import Blueprint, Response, jsonify, request
 from flask_jwt_extended import jwt_required
 from pydantic import ValidationError
 
-from scene_weaver import keys
+from scene_weaver import keys, metrics
 from scene_weaver.batch_counts import bucket_of
 from scene_weaver.batches import Batch, BatchEvent, BatchItem, BatchStore
 from scene_weaver.errors import Conflict, InvalidInput, NotFound
@@ -32,11 +32,12 @@ from scene_weaver.script import parse_script
 from scene_weaver.users import User
 from scene_weaver.weaving.continuity import plan_script
 from scene_weaver.webhooks import check_url
-from workers.dispatch import admit, enqueue_webhook
+from workers.dispatch import admit, batch_ended
 
 from . import idempotency
 from .auth import Forbidden, current_user
 from .errors import validation_details
+from .gallery_links import gallery_link
 from .jobs import _url, job_view
 from .limits import client_address, rate_limited
 from .live_limits import LiveSlots
@@ -71,7 +72,8 @@ def batch_links(batch_id: str) -> dict[str, str]:
     return {"self": _url("batches.get_batch", batch_id=batch_id),
             "items": _url("batches.batch_items", batch_id=batch_id),
             "results": _url("batches.batch_results", batch_id=batch_id),
-            "events": _url("batches.batch_events", batch_id=batch_id)}
+            "events": _url("batches.batch_events", batch_id=batch_id),
+            "gallery": gallery_link("batch", batch_id)}
 
 
 def batch_view(batch: Batch) -> dict[str, Any]:
@@ -186,6 +188,7 @@ def submit_batch(svc: Services, user: User, raw: dict[str, Any], *,
         if claim is not None:
             idempotency.release(svc.redis, claim)
         raise
+    metrics.batch_reached(batch.status.value)
     # Accepted is accepted: if this first fill fails, the workers' sweep admits the items.
     with contextlib.suppress(Exception):
         admit(svc.celery, svc.admission)
@@ -346,9 +349,7 @@ def cancel_batch(svc: Services, batch: Batch, *, wait_seconds: float = _CANCEL_W
                   if locked or (status is not None and bucket_of(_text(status)) in ("queued", "running"))]
         if ending:
             time.sleep(0.05)
-    delivery = svc.batches.completed_webhook(batch_id)
-    if delivery is not None:
-        enqueue_webhook(svc.celery, *delivery)
+    batch_ended(svc.celery, svc.batches, batch_id)
     found = svc.batches.get(batch_id)
     assert found is not None
     return found

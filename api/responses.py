@@ -195,6 +195,7 @@ class BatchLinks(BaseModel):
     items: str
     results: str
     events: str
+    gallery: str = Field(description="the batch's gallery page, signed: opens without a token until it expires")
 
 
 class RequestCounts(BaseModel):

@@ -109,6 +109,14 @@ def prompt_cache(hit: bool) -> None:
     PROMPT_CACHE.labels(result="hit" if hit else "miss").inc()
 
 
+def result_cache(*, hit: bool, amount: int = 1) -> None:
+    RESULT_CACHE.labels(result="hit" if hit else "miss").inc(amount)
+
+
+def batch_reached(status: str) -> None:
+    BATCHES.labels(status=status).inc()
+
+
 @contextlib.contextmanager
 def semantest_request() -> Iterator[None]:
     started = time.monotonic()

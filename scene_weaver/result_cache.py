@@ -28,7 +28,7 @@ from typing import Any
 import redis
 from redis.exceptions import LockError
 
-from . import keys
+from . import keys, metrics
 from .errors import JobCanceled
 from .images import ImageStore
 from .jobs import Job, JobStore
@@ -201,6 +201,7 @@ class ResultCache:
     def count(self, *, hit: bool, amount: int = 1) -> None:
         if amount:
             self.client.hincrby(keys.counters(), HITS if hit else MISSES, amount)
+            metrics.result_cache(hit=hit, amount=amount)
 
     def hit_rate(self) -> dict[str, int | float | None]:
         """Jobs served without drawing (hits) and jobs that drew (misses) since the counters began."""

@@ -26,7 +26,7 @@ from scene_weaver.constants import SCENE_QUEUES
 from scene_weaver.settings import Settings
 
 from . import resources
-from .dispatch import admit, enqueue_webhook
+from .dispatch import admit, batch_ended
 
 __all__ = ["after_job", "Sweeper", "batch_completed"]
 
@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _admission: Admission | None = None
 _sweeper: Sweeper | None = None
+
+
+# Window fills per call: items served from the result cache leave the window at once, so the
+# sweep may fill it many times in one tick (a fully cached batch finishes in a few ticks).
+AFTER_JOB_ROUNDS = 4
+SWEEP_ROUNDS = 100
 
 
 def _shared(client: redis.Redis, settings: Settings) -> Admission:
@@ -46,10 +52,8 @@ def _shared(client: redis.Redis, settings: Settings) -> Admission:
 
 
 def batch_completed(app: Celery, batches: BatchStore, batch_id: str) -> None:
-    """Send the batch's ``completed`` webhook if it has ended and asked for one (at most once)."""
-    delivery = batches.completed_webhook(batch_id)
-    if delivery is not None:
-        enqueue_webhook(app, *delivery)
+    """Count the batch's end and send its ``completed`` webhook if it has ended (each at most once)."""
+    batch_ended(app, batches, batch_id)
 
 
 def after_job(app: Celery, job_id: str) -> None:
@@ -61,7 +65,7 @@ def after_job(app: Celery, job_id: str) -> None:
         if not raw:
             return
         batch_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-        admit(app, _shared(client, ctx.settings))
+        admit(app, _shared(client, ctx.settings), rounds=AFTER_JOB_ROUNDS)
         batch_completed(app, BatchStore(client), batch_id)
     except redis.RedisError as exc:  # the sweep admits what this missed
         log.warning("admission after job %s skipped: %s", job_id, exc)
@@ -96,7 +100,7 @@ class Sweeper:
         if not self.holds_lease():
             return 0
         self.admission.prune()
-        return admit(self.app, self.admission)
+        return admit(self.app, self.admission, rounds=SWEEP_ROUNDS)
 
     def start(self) -> None:
         self._thread.start()

@@ -3,20 +3,27 @@ imports the tasks module or the Semantest session pool."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from celery import Celery
 
-from scene_weaver import logs
-from scene_weaver.batches import Admission
+from scene_weaver import keys, logs, metrics
+from scene_weaver.batches import Admission, BatchStore
+from scene_weaver.jobs import JobStore
 from scene_weaver.models import Priority
+from scene_weaver.redis_text import decode
+from scene_weaver.result_cache import ResultCache, serve_cached
+from scene_weaver.runtime_config import effective_config
 from scene_weaver.settings import Settings
 
 from .app import create_celery
 from .queues import DELIVER_WEBHOOK, PROCESS_SCENE, QUEUES, WEBHOOK_QUEUE, queue_for
 
-__all__ = ["enqueue_job", "enqueue_webhook", "queue_depths", "producer", "admit"]
+__all__ = ["enqueue_job", "enqueue_webhook", "queue_depths", "producer", "admit", "batch_ended"]
+
+log = logging.getLogger(__name__)
 
 
 def enqueue_job(app: Celery, job_id: str, priority: Priority) -> None:
@@ -29,16 +36,62 @@ def enqueue_webhook(app: Celery, url: str, body: str) -> None:
     app.send_task(DELIVER_WEBHOOK, args=[url, body], queue=WEBHOOK_QUEUE)
 
 
-def admit(app: Celery, admission: Admission) -> int:
-    """Fill the admission window: each admitted batch item is enqueued at the priority admission gave it.
+def admit(app: Celery, admission: Admission, *, rounds: int = 1) -> int:
+    """Fill the admission window: each admitted batch item whose picture is already cached is
+    finished at once (no worker, no Semantest call: ``deduplicated``), the others are enqueued at
+    the priority admission gave them.
 
-    Called by the API after a batch is accepted, by a worker after each batch item ends, and
-    by the periodic sweep. Returns how many items were enqueued.
+    Served items leave the window at once, so the window is filled again, up to ``rounds``
+    times: the API fills it once after a batch is accepted (it never holds a batch), a worker
+    after each batch item ends, the periodic sweep more. Returns how many items were admitted.
     """
-    taken = admission.take()
-    for job_id, priority in taken:
-        enqueue_job(app, job_id, priority)
-    return len(taken)
+    admitted = 0
+    for _ in range(rounds):
+        taken = admission.take()
+        if not taken:
+            break
+        served = _serve_cached(admission, [job_id for job_id, _ in taken])
+        for job_id, priority in taken:
+            if job_id not in served:
+                enqueue_job(app, job_id, priority)
+        admitted += len(taken)
+        for batch_id in _batches_of(admission, served):
+            batch_ended(app, BatchStore(admission.client), batch_id)
+        if not served:
+            break
+    return admitted
+
+
+def _serve_cached(admission: Admission, job_ids: list[str]) -> set[str]:
+    """The admitted items finished from the result cache; on any failure none (the workers draw them)."""
+    try:
+        store = JobStore(admission.client)
+        jobs = [job for job in (store.get(job_id) for job_id in job_ids) if job is not None]
+        config = effective_config(admission.client, admission.settings)
+        return serve_cached(store, ResultCache.from_settings(admission.client, admission.settings), jobs, config)
+    except Exception:
+        log.exception("serving admitted items from the result cache failed; the workers take them")
+        return set()
+
+
+def _batches_of(admission: Admission, job_ids: set[str]) -> set[str]:
+    if not job_ids:
+        return set()
+    pipe = admission.client.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hget(keys.job(job_id), "batch_id")
+    return {decode(raw) for raw in pipe.execute() if raw}
+
+
+def batch_ended(app: Celery, batches: BatchStore, batch_id: str) -> None:
+    """If the batch has ended: count it once (metrics) and send its ``completed`` webhook once, if asked."""
+    if batches.claim_end(batch_id):
+        batch = batches.get(batch_id)
+        if batch is not None:
+            metrics.batch_reached(batch.status.value)
+    delivery = batches.completed_webhook(batch_id)
+    if delivery is not None:
+        enqueue_webhook(app, *delivery)
 
 
 def queue_depths(redis_client: Any) -> dict[str, int]:

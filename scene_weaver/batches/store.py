@@ -227,6 +227,12 @@ class BatchStore:
                                         *(keys.admission_round(p.value) for p in Priority)], args=[])
         return int(done) == 1
 
+    def claim_end(self, batch_id: str) -> bool:
+        """True once per ended batch: the caller counts its end (the ``scene_weaver_batches_total`` metric)."""
+        batch = self.get(batch_id)
+        return batch is not None and batch.terminal and bool(
+            self.client.hsetnx(keys.batch(batch_id), "end_counted", "1"))
+
     def claim_webhook(self, batch_id: str) -> bool:
         """True once per batch: the caller sends its ``completed`` webhook."""
         return bool(self.client.hsetnx(keys.batch(batch_id), "webhook_sent", "1"))
