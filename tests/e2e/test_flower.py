@@ -12,11 +12,12 @@ import redis
 import requests
 
 from scene_weaver.stack import free_port, roles
+from tests.support.browser import chromium_executable
 from workers.queues import PROCESS_SCENE
 
 from .processes import Proc, wait_until
 from .stack import Stack
-from .test_docs_browser import CHROMIUM_FLAGS, _chromium
+from .test_docs_browser import CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +72,7 @@ def test_flower_lists_the_tasks_to_a_browser_with_the_login(flowered: tuple[Stac
     # Flower learns of tasks from the workers' events: wait until its API has them all.
     wait_until(lambda: set(job_ids) <= {task.get("args", "") .strip("[]'\"") for task in requests.get(
         base + "/api/tasks", auth=LOGIN, timeout=10).json().values()}, 30, what="Flower to see the tasks")
-    browser = _chromium()
+    browser = chromium_executable()
     url = base.replace("http://", f"http://{user}:{password}@") + "/tasks"
     result = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
                             capture_output=True, text=True, timeout=90, check=False)
@@ -89,6 +90,6 @@ def test_flower_without_the_login_is_401(flowered: tuple[Stack, str], tmp_path: 
         assert response.status_code == 401, path
     assert requests.get(base + "/tasks", auth=("ops", "wrong"), timeout=10).status_code == 401
     # The browser, without credentials, is shown no task either.
-    result = subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+    result = subprocess.run([chromium_executable(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
                              base + "/tasks"], capture_output=True, text=True, timeout=90, check=False)
     assert PROCESS_SCENE not in result.stdout
