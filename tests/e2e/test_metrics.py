@@ -126,8 +126,11 @@ def test_worker_series_count_what_ran(scraped: dict[str, dict[str, list]]) -> No
     # Queue wait by priority, observed when a worker started each job.
     assert _value(worker, "scene_weaver_queue_wait_seconds_count", priority="high") == 1
     assert _value(worker, "scene_weaver_queue_wait_seconds_count", priority="normal") == JOBS - 1
-    assert _value(worker, "scene_weaver_semantest_request_duration_seconds_count", outcome="ok") == JOBS
-    # Two scenes repeat: their prompts come from the cache.
+    # Two scenes repeat: their prompts come from the prompt cache, and their pictures are drawn
+    # once each (the repeats are served from the result cache or share the drawing in flight).
+    assert _value(worker, "scene_weaver_semantest_request_duration_seconds_count", outcome="ok") == 2
+    assert _value(worker, "scene_weaver_result_cache_requests_total", result="miss") == 2
+    assert _value(worker, "scene_weaver_result_cache_requests_total", result="hit") == JOBS - 2
     assert _value(worker, "scene_weaver_prompt_cache_requests_total", result="hit") == JOBS - 2
     assert _value(worker, "scene_weaver_prompt_cache_requests_total", result="miss") == 2
     assert _value(worker, "scene_weaver_semantest_breaker_state", state="closed") == 1
