@@ -142,3 +142,14 @@ def live_streams(owner: str) -> str:
     """Sorted set: open WebSockets and SSE streams of one user or client address (member: a
     connection id; score: when its lease ends, by Redis's clock)."""
     return f"{PREFIX}live:{owner}"
+
+
+def dispatched_jobs() -> str:
+    """Sorted set: scene jobs handed to the broker and not yet finished, scored by when they were
+    (last) dispatched; the reconciler's list of what must be in a queue, unacked or running."""
+    return f"{PREFIX}jobs:dispatched"
+
+
+def reconciler_leader() -> str:
+    """String (expires): the runner id of the worker process that runs the reconciler now."""
+    return f"{PREFIX}reconciler:leader"

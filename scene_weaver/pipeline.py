@@ -18,7 +18,7 @@ from . import retries
 from .errors import CircuitOpen, JobCanceled, JobParked, SemantestError
 from .images import ImageStore
 from .jobs import Job, JobStore
-from .models import Scene
+from .models import JobStatus, Scene
 from .prompt_cache import PromptCache
 from .runtime_config import effective_config
 from .semantest import GeneratedImage, GenerationRequest
@@ -98,6 +98,8 @@ def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> Outco
         return Outcome.SKIPPED
     if not ctx.store.acquire_run_lock(job_id, ctx.runner_id, ctx.settings.job_time_limit):
         return Outcome.BUSY
+    if job.status == JobStatus.GENERATING:
+        ctx.store.count_resumed_generation()  # its request to Semantest may be sent a second time
     try:
         outcome = _run_locked(ctx, job, _notifier(notify, job))
     finally:

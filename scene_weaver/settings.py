@@ -178,6 +178,13 @@ class Settings(BaseSettings):
         10.0, gt=0, validation_alias="WORKER_HEARTBEAT_TTL",
         description="life of a heartbeat (s): a worker process silent this long is gone for `/health`; "
                     "at least twice `WORKER_HEARTBEAT_INTERVAL`")
+    reconcile_interval: Float = Field(
+        5.0, gt=0, validation_alias="RECONCILE_INTERVAL",
+        description="how often the reconciler (one worker process at a time, under a Redis lease) looks for "
+                    "lost jobs, dead workers' locks, deliveries and Semantest slots (s)")
+    reconcile_grace: Float = Field(
+        10.0, gt=0, validation_alias="RECONCILE_GRACE",
+        description="a job dispatched, or a delivery taken, this recently is never called lost (s)")
 
     # API
     jwt_secret_key: str = Field(

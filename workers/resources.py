@@ -62,7 +62,7 @@ def context() -> JobContext:
         if _context is None:
             current = settings()
             client = redis.Redis.from_url(current.require_redis_url(), health_check_interval=30)
-            _pool = SessionPool.from_settings(current, client)
+            _pool = SessionPool.from_settings(current, client, owner=runner_id())
             _context = JobContext(
                 settings=current,
                 store=JobStore(client),

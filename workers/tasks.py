@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from celery import Task, shared_task
 
 from scene_weaver.errors import JobParked, SemantestError
@@ -18,6 +19,7 @@ from .webhooks import notifier
 log = logging.getLogger(__name__)
 
 BUSY_RECHECK_SECONDS = 10
+REDIS_RETRY_SECONDS = 5
 
 
 @shared_task(bind=True, name=PROCESS_SCENE, max_retries=None, acks_late=True)
@@ -25,6 +27,11 @@ def process_scene(self: Task, job_id: str) -> Outcome:
     ctx = resources.context()
     try:
         outcome = run_job(ctx, job_id, notify=notifier(ctx))
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        # Redis went away mid-run: the job is not done. Run it again (if this retry cannot be
+        # published either, the job is still recorded as dispatched and the reconciler sends it).
+        log.warning("job %s: interrupted by Redis (%s); retry in %ds", job_id, exc, REDIS_RETRY_SECONDS)
+        raise self.retry(countdown=REDIS_RETRY_SECONDS, exc=exc) from exc
     except JobParked as parked:
         log.info("job %s: waiting for Semantest (breaker open), next run in %.1fs", job_id, parked.delay)
         raise self.retry(countdown=parked.delay) from None
