@@ -91,10 +91,12 @@ def test_a_message_lost_before_the_broker_recorded_it_is_sent_again(tmp_path: Pa
 
 @pytest.mark.timeout(300)
 def test_worker_kills_short(tmp_path: Path) -> None:
-    run = run_worker_kills(tmp_path, jobs=60, kills=3, every=8)
+    # Pictures of 2 s: each kill finds jobs running.
+    run = run_worker_kills(tmp_path, jobs=60, kills=3, every=8, latency=2.0)
     print(run.report("3 worker SIGKILLs"))
     assert run.succeeded == len(run.accepted) == 60
     assert run.extra["exactly_one_completed"] == 60
+    assert max(run.extra["attempts"]) >= 2, "no kill found a job running"
 
 
 @pytest.mark.timeout(300)

@@ -1,0 +1,29 @@
+"""The long crash runs of issue 12, run by ``make chaos`` (``-m chaos``); ``make test`` runs the
+shortened ones in ``test_reliability.py``. Each prints what it measured (docs/RELIABILITY.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .crash_runs import run_redis_restarts, run_worker_kills
+
+pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
+
+
+@pytest.mark.timeout(900)
+def test_300_jobs_2_workers_a_sigkill_every_8s(tmp_path: Path) -> None:
+    run = run_worker_kills(tmp_path, jobs=300, kills=12, every=8, latency=1.0)
+    print(run.report("12 worker SIGKILLs"))
+    assert run.faults >= 10
+    assert run.succeeded == len(run.accepted) == 300
+    assert run.extra["exactly_one_completed"] == 300
+
+
+@pytest.mark.timeout(900)
+def test_200_jobs_redis_killed_and_restarted_from_its_aof_three_times(tmp_path: Path) -> None:
+    run = run_redis_restarts(tmp_path, jobs=200, restarts=3, outage=5)
+    print(run.report("3 Redis SIGKILLs, restarted from the AOF after 5 s"))
+    assert run.succeeded == len(run.accepted) == 200 + 3 * 3
+    assert run.extra["exactly_one_completed"] == len(run.accepted)
