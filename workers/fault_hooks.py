@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 from celery.signals import task_received
@@ -27,5 +28,5 @@ def _maybe_die(request: Any = None, **_: object) -> None:
     if not path or getattr(request, "name", None) != PROCESS_SCENE:
         return
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)  # only the process that removes the file dies
+        Path(path).unlink()  # only the process that removes the file dies
         os.kill(os.getpid(), signal.SIGKILL)

@@ -188,7 +188,7 @@ def run_redis_restarts(home: Path, *, jobs: int, restarts: int, outage: float = 
             if round_ == restarts:
                 break
             # Different load at each restart: right after a wave, then later ones as it drains.
-            wait_until(lambda: _finished_share(stack, headers, accepted) >= 0.3 * round_, 120, 0.2,
+            wait_until(lambda share=0.3 * round_: _finished_share(stack, headers, accepted) >= share, 120, 0.2,
                        "part of the jobs done")
             server.kill()
             outage_started = time.monotonic()

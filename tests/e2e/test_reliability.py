@@ -3,7 +3,6 @@ restart loses no accepted job. Shortened runs; ``test_reliability_chaos.py`` has
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
