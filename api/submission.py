@@ -79,8 +79,10 @@ def submit_scene(
             if job is None:
                 job = svc.jobs.create(username, body.scene(), priority=body.priority,
                                       options=body.job_options(), job_id=claim.job_id)
-            if not job.terminal:
-                enqueue_job(svc.celery, job.job_id, job.priority)
+            if job.terminal:  # enqueued after all (the reconciler sent it): a replay
+                idempotency.mark_enqueued(svc.redis, claim)
+                return Submission(job, created=False)
+            enqueue_job(svc.celery, job.job_id, job.priority)
             idempotency.mark_enqueued(svc.redis, claim)
             return Submission(job, created=True)
     try:

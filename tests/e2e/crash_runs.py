@@ -125,8 +125,10 @@ def _post(stack: Stack, headers: dict[str, str], i: int, key: str | None = None)
 
 
 def run_worker_kills(home: Path, *, jobs: int, kills: int, every: float, workers: int = 2, threads: int = 8,
-                     latency: float = 0.2) -> CrashRun:
-    """``jobs`` submitted evenly over the kill period; a worker SIGKILLed every ``every`` s, ``kills`` times."""
+                     latency: float = 0.2, period: float | None = None) -> CrashRun:
+    """``jobs`` submitted evenly over ``period`` s (default: the kill period); a worker SIGKILLed every
+    ``every`` s, ``kills`` times. ``tail`` in the result: seconds from the last submission to the
+    last job done (the run's no-fault tail is about one picture)."""
     with own_stack(home, WORKER_CONCURRENCY=str(threads)) as (stack, _server):
         stack.start_renderer("--latency", str(latency))
         keeper = Keeper(stack, workers, threads).start()
@@ -134,7 +136,8 @@ def run_worker_kills(home: Path, *, jobs: int, kills: int, every: float, workers
         headers = headers_for(stack)
         accepted: list[str] = []
         started = time.monotonic()
-        period = kills * every
+        period = kills * every if period is None else period
+        submitted_at = [0.0]
 
         def submit_all() -> None:
             for i in range(jobs):
@@ -143,6 +146,7 @@ def run_worker_kills(home: Path, *, jobs: int, kills: int, every: float, workers
                 response = _post(stack, headers, i)
                 assert response.status_code == 202, response.text
                 accepted.append(response.json()["job_id"])
+            submitted_at[0] = time.monotonic()
 
         submitter = threading.Thread(target=submit_all, daemon=True)
         submitter.start()
@@ -153,13 +157,15 @@ def run_worker_kills(home: Path, *, jobs: int, kills: int, every: float, workers
             done += 1
         submitter.join(timeout=period + 120)
         finished = wait_all(stack, headers, accepted, timeout=240)
-        seconds = time.monotonic() - started
+        ended = time.monotonic()
+        seconds = ended - started
         wait_until(lambda: inflight_holders(stack.redis_url) == 0, 60, what="in-flight slots all free")
         keeper.stop()
         once = sum(completions(stack.redis_url, job_id) == 1 for job_id in accepted)
         return CrashRun(accepted, finished, seconds, done, keeper.restarts,
                         {"exactly_one_completed": once, "counters": counters(stack.redis_url),
-                         "attempts": dict(Counter(job["attempts"] for job in finished))})
+                         "attempts": dict(Counter(job["attempts"] for job in finished)),
+                         "tail": round(ended - submitted_at[0], 1)})
 
 
 def run_redis_restarts(home: Path, *, jobs: int, restarts: int, outage: float = 5.0, workers: int = 2,
