@@ -6,7 +6,7 @@ connects it to the worker's signals; it starts only when a worker is ready.
 
 from scene_weaver.settings import Settings
 
-from . import fault_hooks, heartbeat  # noqa: F401  (connect to Celery's worker signals)
+from . import fault_hooks, heartbeat, kombu_fixes  # noqa: F401  (signals; kombu's restart workaround)
 from .app import create_celery
 
 app = create_celery(Settings.from_env())

@@ -72,6 +72,8 @@ class Keeper:
         self.threads = threads
         self.slots: list[Proc | None] = [None] * count
         self.restarts = 0
+        self.exits: list[str] = []  # why each worker that was not killed by the run exited
+        self._killed: set[int] = set()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -86,6 +88,7 @@ class Keeper:
         with self._lock:
             proc = self.slots[index]
         if proc is not None:
+            self._killed.add(id(proc))
             proc.kill()
 
     def _run(self) -> None:
@@ -93,6 +96,11 @@ class Keeper:
         while not self._stop.wait(0.3):
             for index, proc in enumerate(self.slots):
                 if proc is not None and not proc.alive and not self._stop.is_set():
+                    if id(proc) not in self._killed:
+                        errors = [line for line in proc.output if "Unrecoverable" in line]
+                        self.exits.append(f"exit {proc.process.returncode if proc.process else '?'}: "
+                                          f"{errors[-1][-160:] if errors else proc.tail(70)}")
+                        self._killed.add(id(proc))
                     generation += 1
                     try:
                         replacement = self.stack.start_worker(f"k{index}-{generation}", concurrency=self.threads)
@@ -220,7 +228,7 @@ def run_redis_restarts(home: Path, *, jobs: int, restarts: int, outage: float = 
         keeper.stop()
         once = sum(completions(stack.redis_url, job_id) == 1 for job_id in accepted)
         return CrashRun(accepted, finished, seconds, restarts, keeper.restarts,
-                        {"exactly_one_completed": once, "answers": dict(answers),
+                        {"exactly_one_completed": once, "answers": dict(answers), "worker_exits": keeper.exits,
                          "counters": counters(stack.redis_url)})
 
 

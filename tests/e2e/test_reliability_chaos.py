@@ -37,3 +37,4 @@ def test_200_jobs_redis_killed_and_restarted_from_its_aof_three_times(tmp_path: 
     print(run.report("3 Redis SIGKILLs, restarted from the AOF after 5 s"))
     assert run.succeeded == len(run.accepted) == 200 + 3 * 3
     assert run.extra["exactly_one_completed"] == len(run.accepted)
+    assert run.extra["worker_exits"] == []  # the workers survive (the keeper would restart them)
