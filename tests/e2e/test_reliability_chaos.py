@@ -33,7 +33,7 @@ def test_300_jobs_2_workers_a_sigkill_every_8s(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(900)
 def test_200_jobs_redis_killed_and_restarted_from_its_aof_three_times(tmp_path: Path) -> None:
-    run = run_redis_restarts(tmp_path, jobs=200, restarts=3, outage=5)
+    run = run_redis_restarts(tmp_path, jobs=200, restarts=3, outage=5, latency=1.0)  # jobs running at each kill
     print(run.report("3 Redis SIGKILLs, restarted from the AOF after 5 s"))
     assert run.succeeded == len(run.accepted) == 200 + 3 * 3
     assert run.extra["exactly_one_completed"] == len(run.accepted)
