@@ -19,6 +19,8 @@ __all__ = ["register_error_handlers", "error_response", "validation_details"]
 
 log = logging.getLogger(__name__)
 
+REDIS_RETRY_AFTER = 5  # seconds: how long a 503 for a store or queue that is down asks the caller to wait
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -57,7 +59,12 @@ def register_error_handlers(app: Flask) -> None:
     def _domain(exc: SceneWeaverError) -> Response:
         if exc.http_status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             log.warning("%s: %s", exc.code, exc.message)
-        return error_response(exc.http_status, exc.code, exc.message, exc.details)
+        headers = {}
+        retry_after = getattr(exc, "retry_after", None)
+        if exc.http_status == HTTPStatus.SERVICE_UNAVAILABLE:
+            # Every 503 says when to come back (a queue or store that is down is back in seconds).
+            headers["Retry-After"] = str(max(1, round(retry_after or REDIS_RETRY_AFTER)))
+        return error_response(exc.http_status, exc.code, exc.message, exc.details, headers)
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError) -> Response:
@@ -75,7 +82,7 @@ def register_error_handlers(app: Flask) -> None:
     def _redis_down(exc: Exception) -> Response:
         log.error("redis unavailable: %s", exc)
         return error_response(503, "redis_unavailable", "the job store is unavailable; try again shortly",
-                              None, {"Retry-After": "5"})
+                              None, {"Retry-After": str(REDIS_RETRY_AFTER)})
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -33,7 +33,7 @@ _ERROR_TEXT = {
     415: "body is not application/json (unsupported_media_type)",
     422: "validation failed; details.field names the field, details.errors lists every problem",
     429: "rate limited (rate_limited); see Retry-After and X-RateLimit-* headers",
-    503: "Redis is unavailable (redis_unavailable); see Retry-After",
+    503: "Redis or the job queue is unavailable (redis_unavailable, broker_unavailable); see Retry-After",
 }
 _URI_TOO_LONG_TEXT = "request line too long (answered by gunicorn before the app, same error model: uri_too_long)"
 _RATE_HEADERS = {

@@ -155,6 +155,10 @@ class StatsResponse(BaseModel):
     jobs_in_flight: int = Field(description="jobs the live worker processes are running")
     worker_processes: list[WorkerProcess]
     breaker: dict[str, Any]
+    reliability: dict[str, int] = Field(
+        description="what the reconciler did (jobs re-enqueued, deliveries restored, run locks broken, "
+                    "Semantest slots freed), Semantest requests that may have been sent twice, and jobs "
+                    "dispatched and not finished")
     generated_at: str
 
 

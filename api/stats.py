@@ -7,12 +7,14 @@ from typing import Any
 from flask import Blueprint, Response
 from flask_jwt_extended import jwt_required
 
+from scene_weaver import keys
 from scene_weaver.clock import utc_now_iso
 from scene_weaver.heartbeats import HeartbeatStore, fleet_summary
+from scene_weaver.jobs import SEMANTEST_DUPLICATES_COUNTER, JobStore
 from scene_weaver.prompt_cache import PromptCache
 from scene_weaver.result_cache import hit_rate as result_hit_rate
 from scene_weaver.semantest.status import semantest_status
-from workers.dispatch import queue_depths
+from workers.dispatch import RECONCILER_COUNTERS, queue_depths
 
 from .caching import STATS_TTL, cached_json
 from .openapi_meta import documented
@@ -42,8 +44,17 @@ def _stats() -> dict[str, Any]:
         **fleet_summary(live),
         "worker_processes": processes,
         "breaker": semantest_status(svc.redis, svc.settings)["breaker"],
+        "reliability": _reliability(svc.redis),
         "generated_at": utc_now_iso(),
     }
+
+
+def _reliability(client: Any) -> dict[str, int]:
+    """What the reconciler did and how many Semantest requests may have been sent twice."""
+    names = [SEMANTEST_DUPLICATES_COUNTER, *RECONCILER_COUNTERS]
+    values = client.hmget(keys.counters(), names)
+    return {name: int(value or 0) for name, value in zip(names, values, strict=True)} | {
+        "jobs_dispatched_unfinished": JobStore(client).dispatched_count()}
 
 
 @bp.get("/stats")

@@ -6,8 +6,11 @@ scene is accepted or refused the same way whichever door it came through.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
+
+import redis
 
 from scene_weaver.jobs import Job
 from scene_weaver.models import Priority
@@ -51,6 +54,10 @@ def submit_scene(
     validation fails (``ValidationError``, or ``InvalidInput`` for an undrawable scene, a
     refused webhook URL or a malformed key) or the user may not ask for its priority
     (``Forbidden``, code ``priority_not_allowed``). The job is enqueued at its priority.
+
+    When Redis or the broker fails midway the caller gets a ``redis.RedisError`` or
+    ``BrokerUnavailable`` (both 503 with ``Retry-After``); a retry with the same key and body
+    creates the job if it is missing and enqueues it (``created`` True then).
     """
     body = validate_scene_request(raw)
     if body.priority == Priority.HIGH and not svc.settings.may_submit_high_priority(user.username, user.role):
@@ -64,13 +71,31 @@ def submit_scene(
     if idempotency_key is not None:
         claim = idempotency.claim(svc.redis, username, idempotency_key, idempotency.fingerprint(raw), job_id)
         if not claim.fresh:
-            return Submission(idempotency.wait_for_job(svc.jobs, claim), created=False)
+            claim = idempotency.wait_for_enqueued(svc.redis, claim)
+            if claim.enqueued:
+                return Submission(idempotency.wait_for_job(svc.jobs, claim), created=False)
+            # The first request with this key failed midway (a 503): finish its work now.
+            job = svc.jobs.get(claim.job_id)
+            if job is None:
+                job = svc.jobs.create(username, body.scene(), priority=body.priority,
+                                      options=body.job_options(), job_id=claim.job_id)
+            if job.terminal:  # enqueued after all (the reconciler sent it): a replay
+                idempotency.mark_enqueued(svc.redis, claim)
+                return Submission(job, created=False)
+            enqueue_job(svc.celery, job.job_id, job.priority)
+            idempotency.mark_enqueued(svc.redis, claim)
+            return Submission(job, created=True)
     try:
         job = svc.jobs.create(username, body.scene(), priority=body.priority, options=body.job_options(),
                               job_id=job_id)
     except Exception:
         if claim is not None:
-            idempotency.release(svc.redis, claim)
+            with contextlib.suppress(redis.RedisError):  # Redis down: the retry finds the claim and creates
+                idempotency.release(svc.redis, claim)
         raise
+    # Recorded as dispatched, then published: a failure is a 503 (BrokerUnavailable) and the job,
+    # recorded or not, is enqueued by the reconciler or by a retry with the same Idempotency-Key.
     enqueue_job(svc.celery, job.job_id, body.priority)
+    if claim is not None:
+        idempotency.mark_enqueued(svc.redis, claim)
     return Submission(job, created=True)

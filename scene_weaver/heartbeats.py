@@ -62,6 +62,9 @@ class Heartbeat(BaseModel):
     concurrency: int
     in_flight: int
     job_ids: tuple[str, ...] = ()
+    # The broker deliveries it holds (reserved, scheduled or running): the reconciler hands back
+    # any unacknowledged delivery no live process names here.
+    delivery_tags: tuple[str, ...] = ()
     sessions_connected: int = 0
     state: WorkerState = RUNNING
     # The port this process serves its Prometheus metrics on (WORKER_METRICS_PORT; None: none).

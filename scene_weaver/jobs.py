@@ -24,13 +24,16 @@ from .errors import NotFound
 from .models import TERMINAL_STATUSES, JobStatus, Priority, Scene
 from .redis_text import decode, decode_hash
 
-__all__ = ["Job", "JobEvent", "JobStore", "EVENT_STREAM_MAXLEN"]
+__all__ = ["Job", "JobEvent", "JobStore", "EVENT_STREAM_MAXLEN", "SEMANTEST_DUPLICATES_COUNTER"]
 
 EVENT_STREAM_MAXLEN = 2000
+# Counter (hash ``sw:counters``): Semantest requests that may be duplicates (a run resumed mid-generation).
+SEMANTEST_DUPLICATES_COUNTER = "semantest_possible_duplicate_requests"
 _JSON_FIELDS = ("scene", "prompt", "result", "error", "retries", "options")
 _TERMINAL_VALUES = frozenset(status.value for status in TERMINAL_STATUSES)
 
-# KEYS[1] job hash, KEYS[2] event stream, KEYS[3] the admission window's set of admitted batch items
+# KEYS[1] job hash, KEYS[2] event stream, KEYS[3] the admission window's set of admitted batch items,
+# KEYS[4] the dispatched-jobs index (a terminal job leaves both)
 # ARGV[1] new status ('' keeps it), ARGV[2] event type, ARGV[3] event data (json),
 # ARGV[4] stream maxlen, ARGV[5] change of the attempts count (1 counts one, -1 gives one back),
 # ARGV[6] a field set only if absent ('' for none), ARGV[7] its value, ARGV[8..] field/value pairs
@@ -49,6 +52,9 @@ local new_status = status
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], 'status', ARGV[1])
   new_status = ARGV[1]
+  if new_status == 'succeeded' or new_status == 'failed' or new_status == 'canceled' then
+    redis.call('ZREM', KEYS[4], redis.call('HGET', KEYS[1], 'job_id'))
+  end
 end
 local progress = redis.call('HGET', KEYS[1], 'progress') or '0'
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
@@ -69,6 +75,15 @@ _TRANSITION = _TRANSITION.replace("__BATCH_HOOK__", batch_hook())
 _RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# KEYS[1] the dispatched-jobs index, KEYS[2] the job hash; ARGV[1] job id, ARGV[2] score.
+# Only a job that exists and is not terminal is recorded (a late re-dispatch never resurrects one).
+_RECORD_DISPATCH = """
+local status = redis.call('HGET', KEYS[2], 'status')
+if not status or status == 'succeeded' or status == 'failed' or status == 'canceled' then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
 """
 
 
@@ -150,6 +165,7 @@ class JobStore:
         self.client = client
         self._transition = client.register_script(_TRANSITION)
         self._release_lock = client.register_script(_RELEASE_LOCK)
+        self._record_dispatch = client.register_script(_RECORD_DISPATCH)
 
     @staticmethod
     def new_id() -> str:
@@ -240,11 +256,15 @@ class JobStore:
         (field, value) written only when the field is absent.
         """
         args = _transition_args(status, event, data, fields, attempts=attempts, set_once=set_once)
-        applied, _ = self._transition(keys=[keys.job(job_id), keys.job_events(job_id), keys.admission_inflight()],
+        applied, _ = self._transition(keys=self._transition_keys(job_id),
                                       args=args)
         if int(applied) < 0:
             raise NotFound(f"job {job_id} not found", code="job_not_found")
         return int(applied) == 1
+
+    @staticmethod
+    def _transition_keys(job_id: str) -> list[str]:
+        return [keys.job(job_id), keys.job_events(job_id), keys.admission_inflight(), keys.dispatched_jobs()]
 
     def mark_started(self, job_id: str) -> bool:
         """A real attempt begins: counted. ``started_at`` keeps the job's first start."""
@@ -295,7 +315,7 @@ class JobStore:
         pipe = self.client.pipeline(transaction=False)
         now = utc_now_iso()
         for job_id, prompt, result in served:
-            names = [keys.job(job_id), keys.job_events(job_id), keys.admission_inflight()]
+            names = self._transition_keys(job_id)
             for args in (
                 _transition_args(JobStatus.STARTED, "started", None, {"progress": "0"}, attempts=1,
                                  set_once=("started_at", now)),
@@ -338,6 +358,43 @@ class JobStore:
 
     def release_run_lock(self, job_id: str, owner: str) -> None:
         self._release_lock(keys=[keys.job_lock(job_id)], args=[owner])
+
+    def count_resumed_generation(self) -> None:
+        """A job found ``generating`` by a new run: the last one was cut off after it may have sent
+        its request, so Semantest may see that request twice (requests are at least once)."""
+        self.client.hincrby(keys.counters(), SEMANTEST_DUPLICATES_COUNTER, 1)
+
+    def run_lock_owner(self, job_id: str) -> str | None:
+        raw = self.client.get(keys.job_lock(job_id))
+        return decode(raw) if raw is not None else None
+
+    def break_run_lock(self, job_id: str, owner: str) -> bool:
+        """Remove the run lock if ``owner`` still holds it (its runner is gone): True when removed."""
+        return bool(self._release_lock(keys=[keys.job_lock(job_id)], args=[owner]))
+
+    # --- what the reconciler follows: jobs handed to the broker and not finished -------------
+
+    def record_dispatched(self, job_id: str) -> bool:
+        """Note that ``job_id`` is being handed to the broker (scored by this host's clock), so the
+        reconciler sends it again if its message is ever lost. A terminal or missing job is not
+        recorded: False then."""
+        return bool(self._record_dispatch(keys=[keys.dispatched_jobs(), keys.job(job_id)],
+                                          args=[job_id, repr(time.time())]))
+
+    def is_dispatched(self, job_id: str) -> bool:
+        return self.client.zscore(keys.dispatched_jobs(), job_id) is not None
+
+    def dispatched_before(self, before: float, limit: int) -> list[tuple[str, float]]:
+        """(job id, dispatch time) of the jobs dispatched before ``before`` (epoch s), oldest first."""
+        rows: Any = self.client.zrangebyscore(keys.dispatched_jobs(), "-inf", repr(before), start=0, num=limit,
+                                              withscores=True)
+        return [(decode(job_id), float(score)) for job_id, score in rows]
+
+    def forget_dispatched(self, job_id: str) -> None:
+        self.client.zrem(keys.dispatched_jobs(), job_id)
+
+    def dispatched_count(self) -> int:
+        return int(self.client.zcard(keys.dispatched_jobs()))
 
     def events(self, job_id: str, after: str = "0", count: int = 500) -> list[JobEvent]:
         """The job's events after stream id ``after`` ("0" replays them all)."""

@@ -213,3 +213,14 @@ def admission_lease() -> str:
 def admission_low_aging() -> str:
     """Hash (expires): since when the broker's low queue waits, and whether admission holds back for it."""
     return f"{PREFIX}admission:low_aging"
+
+
+def dispatched_jobs() -> str:
+    """Sorted set: scene jobs handed to the broker and not yet finished, scored by when they were
+    (last) dispatched; the reconciler's list of what must be in a queue, unacked or running."""
+    return f"{PREFIX}jobs:dispatched"
+
+
+def reconciler_leader() -> str:
+    """String (expires): the runner id of the worker process that runs the reconciler now."""
+    return f"{PREFIX}reconciler:leader"

@@ -4,6 +4,10 @@ Holders sit in a sorted set scored by the time their lease ends, so the slot of 
 that crashed while holding it comes back on its own. Expiry and acquire happen in one Lua
 script; Redis ``TIME`` is the only clock. The key itself expires once every lease in it has
 ended, so a key per receiver host does not outlive its last delivery.
+
+A slot may name its holder (a worker process's runner id, the name of its heartbeat): then it
+belongs to a live process, and :meth:`LeasedSlots.reap` frees the slots of the holders whose
+heartbeat expired at once, without waiting for the lease to end (the lease stays the last resort).
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import uuid
 
 import redis
 
-__all__ = ["LeasedSlots"]
+__all__ = ["LeasedSlots", "holder_of"]
+
+_HOLDER_SEP = "/"  # a token is "<holder>/<random>"; runner ids (host:pid:nonce) hold no "/"
 
 _ACQUIRE = """
 local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -31,15 +37,32 @@ class LeasedSlots:
         self.redis = client
         self._acquire = client.register_script(_ACQUIRE)
 
-    def try_acquire(self, key: str, *, limit: int, lease: float) -> str | None:
-        """A holder token when ``key`` has fewer than ``limit`` live leases, else None (try later)."""
-        token = uuid.uuid4().hex
+    def try_acquire(self, key: str, *, limit: int, lease: float, holder: str = "") -> str | None:
+        """A holder token when ``key`` has fewer than ``limit`` live leases, else None (try later).
+
+        ``holder``: the runner id of the process taking the slot ("" for none: only the lease frees it).
+        """
+        token = f"{holder}{_HOLDER_SEP}{uuid.uuid4().hex}" if holder else uuid.uuid4().hex
         if int(self._acquire(keys=[key], args=[limit, lease, token])):
             return token
         return None
+
+    def reap(self, key: str, live_holders: set[str], limit: int = 10_000) -> int:
+        """Free the slots whose named holder is not in ``live_holders``; how many were freed."""
+        tokens = [t.decode() if isinstance(t, bytes) else str(t) for t in self.redis.zrange(key, 0, limit - 1)]
+        dead = [t for t in tokens if (holder := holder_of(t)) and holder not in live_holders]
+        if dead:
+            self.redis.zrem(key, *dead)
+        return len(dead)
 
     def release(self, key: str, token: str, client: redis.client.Pipeline | None = None) -> None:
         (client or self.redis).zrem(key, token)
 
     def holders(self, key: str) -> int:
         return int(self.redis.zcard(key))
+
+
+def holder_of(token: str) -> str:
+    """The runner id a slot token names ("" for an anonymous slot)."""
+    holder, sep, _ = token.rpartition(_HOLDER_SEP)
+    return holder if sep else ""

@@ -18,7 +18,7 @@ from . import metrics, retries
 from .errors import CircuitOpen, JobCanceled, JobParked, SemantestError
 from .images import ImageStore
 from .jobs import Job, JobStore
-from .models import Scene
+from .models import JobStatus, Scene
 from .prompt_cache import PromptCache
 from .result_cache import Claim, ResultCache, generation_key, scene_key
 from .runtime_config import effective_config
@@ -107,6 +107,8 @@ def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> Outco
     if not ctx.store.acquire_run_lock(job_id, ctx.runner_id, ctx.settings.job_time_limit):
         return Outcome.BUSY
     started, ended = time.monotonic(), "retry"  # a run that raises is parked or retried
+    if job.status == JobStatus.GENERATING:
+        ctx.store.count_resumed_generation()  # its request to Semantest may be sent a second time
     try:
         outcome = _run_locked(ctx, job, _notifier(notify, job))
         ended = outcome.value

@@ -209,6 +209,13 @@ class Settings(BaseSettings):
     admission_tick_seconds: Float = Field(
         1.0, gt=0, validation_alias="ADMISSION_TICK_SECONDS",
         description="period of the admission sweep one worker process runs under a Redis lease (s)")
+    reconcile_interval: Float = Field(
+        5.0, gt=0, validation_alias="RECONCILE_INTERVAL",
+        description="how often the reconciler (one worker process at a time, under a Redis lease) looks for "
+                    "lost jobs, dead workers' locks, deliveries and Semantest slots (s)")
+    reconcile_grace: Float = Field(
+        10.0, gt=0, validation_alias="RECONCILE_GRACE",
+        description="a job dispatched, or a delivery taken, this recently is never called lost (s)")
 
     # API
     jwt_secret_key: str = Field(

@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown, worker_shutting_down
+from celery.worker import state as worker_state
 
 from scene_weaver import redis_urls
 from scene_weaver.clock import utc_now_iso
@@ -29,6 +30,7 @@ from scene_weaver.settings import Settings
 from . import metrics as worker_metrics
 from . import resources
 from .queues import PROCESS_SCENE
+from .reconciler import Reconciler
 
 __all__ = ["Heartbeater", "InFlight", "in_flight"]
 
@@ -82,6 +84,7 @@ class Heartbeater:
         return Heartbeat(
             runner_id=self.runner_id, node=self.node, hostname=socket.gethostname(), pid=os.getpid(),
             queues=self.queues, concurrency=self.concurrency, in_flight=len(job_ids), job_ids=job_ids,
+            delivery_tags=delivery_tags(),
             sessions_connected=self.sessions(), state=self.state, started_at=self.started_at,
             beat_at=utc_now_iso(), metrics_port=worker_metrics.port(),
         )
@@ -115,13 +118,26 @@ class Heartbeater:
             self.beat()
 
 
+def delivery_tags() -> tuple[str, ...]:
+    """The broker delivery tags of every request this worker holds: reserved, scheduled (a
+    countdown) or running. Celery keeps them in ``worker.state.requests`` until the task is done."""
+    tags = []
+    for request in list(worker_state.requests.values()):
+        info = getattr(request, "delivery_info", None) or {}
+        tag = info.get("delivery_tag")
+        if tag:
+            tags.append(str(tag))
+    return tuple(tags)
+
+
 _lock = threading.Lock()
 _heartbeater: Heartbeater | None = None
+_reconciler: Reconciler | None = None
 
 
 @worker_ready.connect
 def _start(sender: Any, **_: object) -> None:
-    global _heartbeater
+    global _heartbeater, _reconciler
     if _heartbeater is not None:
         return
     app = sender.app
@@ -137,11 +153,15 @@ def _start(sender: Any, **_: object) -> None:
         queues=queues, concurrency=int(sender.controller.concurrency),
         jobs=in_flight, sessions=resources.sessions_connected,
     )
+    # Every scene worker runs a reconciler thread; the one holding the Redis lease does the passes.
+    reconciler = Reconciler.for_worker(app, settings, heartbeater.runner_id)
     with _lock:
         if _heartbeater is not None:
             return
         _heartbeater = heartbeater
+        _reconciler = reconciler
     heartbeater.start()
+    reconciler.start()
 
 
 @worker_shutting_down.connect
@@ -153,9 +173,12 @@ def _stopping(**_: object) -> None:
 
 @worker_shutdown.connect
 def _stop(**_: object) -> None:
-    global _heartbeater
+    global _heartbeater, _reconciler
     with _lock:
         heartbeater, _heartbeater = _heartbeater, None
+        reconciler, _reconciler = _reconciler, None
+    if reconciler is not None:
+        reconciler.stop()
     if heartbeater is not None:
         heartbeater.stop()
 

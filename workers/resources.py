@@ -67,7 +67,7 @@ def context() -> JobContext:
         if _context is None:
             current = settings()
             client = redis_urls.client(current.require_redis_url(), health_check_interval=30)
-            _pool = SessionPool.from_settings(current, client)
+            _pool = SessionPool.from_settings(current, client, owner=runner_id())
             _context = JobContext(
                 settings=current,
                 store=JobStore(client),

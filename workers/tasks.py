@@ -5,8 +5,11 @@ retries: a job parked by the open breaker (no attempt spent) or a retryable fail
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import redis
 from celery import Task, shared_task
+from celery.worker.request import Request
 
 from scene_weaver.errors import JobParked, SemantestError
 from scene_weaver.pipeline import Outcome, retry_later, run_job
@@ -18,9 +21,26 @@ from .webhooks import notifier
 log = logging.getLogger(__name__)
 
 BUSY_RECHECK_SECONDS = 10
+REDIS_RETRY_SECONDS = 5
 
 
-@shared_task(bind=True, name=PROCESS_SCENE, max_retries=None, acks_late=True)
+class BrokerLossTolerantRequest(Request):
+    """A request whose late ack or reject survives the broker connection it came on being gone.
+
+    After Redis restarts, kombu acks or rejects a message on its old channel, whose connection
+    it has already dropped, and fails with ``AttributeError: 'NoneType' object has no attribute
+    'hostname'``; the error escapes the consumer and ends the worker ("Unrecoverable error").
+    Counted among the connection errors, it is logged instead (``Couldn't ack``): the delivery
+    stays in kombu's ``unacked`` hash, and the reconciler hands it back once no live worker
+    holds it (a finished job's redelivery is then skipped).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connection_errors: tuple[type[BaseException], ...] = (*self._connection_errors, AttributeError)
+
+
+@shared_task(bind=True, name=PROCESS_SCENE, max_retries=None, acks_late=True, Request=BrokerLossTolerantRequest)
 def process_scene(self: Task, job_id: str) -> Outcome:
     try:
         return _process(self, job_id)
@@ -32,6 +52,11 @@ def _process(self: Task, job_id: str) -> Outcome:
     ctx = resources.context()
     try:
         outcome = run_job(ctx, job_id, notify=notifier(ctx))
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        # Redis went away mid-run: the job is not done. Run it again (if this retry cannot be
+        # published either, the job is still recorded as dispatched and the reconciler sends it).
+        log.warning("job %s: interrupted by Redis (%s); retry in %ds", job_id, exc, REDIS_RETRY_SECONDS)
+        raise self.retry(countdown=REDIS_RETRY_SECONDS, exc=exc) from exc
     except JobParked as parked:
         log.info("job %s: waiting for Semantest (breaker open), next run in %.1fs", job_id, parked.delay)
         raise self.retry(countdown=parked.delay) from None

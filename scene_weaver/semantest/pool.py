@@ -62,6 +62,7 @@ class SessionPool:
         *,
         breaker: CircuitBreaker | None = None,
         semaphore: GlobalSemaphore | None = None,
+        owner: str = "",
     ) -> None:
         self.settings = settings
         self.redis = redis_client
@@ -72,7 +73,7 @@ class SessionPool:
         hold = request_timeout + settings.semantest_handshake_timeout + 30.0
         self.breaker = breaker or CircuitBreaker.from_settings(redis_client, settings, probe_ttl=hold)
         self.semaphore = semaphore or GlobalSemaphore(
-            redis_client, limit=settings.semantest_max_in_flight_global, hold_ttl=hold
+            redis_client, limit=settings.semantest_max_in_flight_global, hold_ttl=hold, owner=owner
         )
         self._cond = threading.Condition()
         self._sessions = [self._new_session() for _ in range(max(1, settings.semantest_pool_size))]
@@ -82,8 +83,9 @@ class SessionPool:
         self._field = f"{socket.gethostname()}:{os.getpid()}"
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis_client: redis.Redis) -> SessionPool:
-        return cls(settings, redis_client)
+    def from_settings(cls, settings: Settings, redis_client: redis.Redis, owner: str = "") -> SessionPool:
+        """``owner``: this process's runner id, named on its fleet-wide in-flight slots."""
+        return cls(settings, redis_client, owner=owner)
 
     # --- the one entry point ------------------------------------------------------------
 

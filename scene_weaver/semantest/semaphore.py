@@ -1,7 +1,8 @@
 """A fleet-wide cap on requests in flight to Semantest.
 
-The slots are leases (``scene_weaver.leases``): the slot of a process that crashed
-mid-request comes back on its own when its hold expires.
+The slots are leases (``scene_weaver.leases``) named by the worker process holding them
+(``owner``, its runner id): the reconciler frees the slots of a process whose heartbeat
+expired (seconds after a crash), and the slot of any process comes back when its hold expires.
 """
 
 from __future__ import annotations
@@ -34,15 +35,16 @@ _BACKOFF = wait_exponential(multiplier=0.0025, max=0.025) + wait_random_exponent
 
 
 class GlobalSemaphore:
-    def __init__(self, redis_client: redis.Redis, *, limit: int, hold_ttl: float) -> None:
+    def __init__(self, redis_client: redis.Redis, *, limit: int, hold_ttl: float, owner: str = "") -> None:
         self.redis = redis_client
         self.limit = limit
         self.hold_ttl = hold_ttl
+        self.owner = owner
         self.key = keys.inflight()
         self._slots = LeasedSlots(redis_client)
 
     def try_acquire(self) -> str | None:
-        return self._slots.try_acquire(self.key, limit=self.limit, lease=self.hold_ttl)
+        return self._slots.try_acquire(self.key, limit=self.limit, lease=self.hold_ttl, holder=self.owner)
 
     def acquire(self, deadline: float, should_cancel: Callable[[], bool] = lambda: False) -> str:
         """A holder token, waiting until ``deadline`` (monotonic) at most: else ``slot_timeout``."""
@@ -78,3 +80,7 @@ class GlobalSemaphore:
 
     def holders(self) -> int:
         return self._slots.holders(self.key)
+
+    def reap(self, live_owners: set[str]) -> int:
+        """Free the slots of owners whose heartbeat expired; how many were freed."""
+        return self._slots.reap(self.key, live_owners)

@@ -5,6 +5,12 @@ then the Celery workers (scene jobs; webhook deliveries in a process of their ow
 Flower and the API under gunicorn. Each child runs in its own process group;
 SIGINT/SIGTERM stop them all — a polite SIGTERM first, a SIGKILL to any group still
 alive after the grace period.
+
+A worker process that exits on its own (killed, out of memory, or ended by kombu's
+``Unrecoverable error`` after a Redis restart) is started again at once, then after a
+backoff that doubles up to ``RESTART_BACKOFF_MAX`` while it keeps exiting; the jobs it held
+are handed back by the reconciler when its heartbeat expires. Any other child that exits
+stops the stack.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from .redis_server import EmbeddedRedis
 __all__ = ["Supervisor", "run_up"]
 
 GRACE_SECONDS = 10.0
+RESTART_BACKOFF_MAX = 30.0
+STABLE_SECONDS = 60.0  # a child that ran this long starts its backoff over when it exits
 READY_TIMEOUT = 30.0
 GUNICORN_CONFIG = roles.GUNICORN_CONFIG
 
@@ -39,6 +47,12 @@ GUNICORN_CONFIG = roles.GUNICORN_CONFIG
 class Child:
     name: str
     process: subprocess.Popen[bytes]
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    restart: bool = False  # started again when it exits (worker processes)
+    restarts: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    due: float | None = None  # when an exited child is started again
 
 
 @dataclass
@@ -49,18 +63,48 @@ class Supervisor:
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def spawn(self, name: str, args: list[str], env: dict[str, str],
-              ready_text: str | None = None) -> Child:
-        process = subprocess.Popen(
+              ready_text: str | None = None, *, restart: bool = False) -> Child:
+        child = Child(name, self._popen(args, env), args, env, restart)
+        self.children.append(child)
+        self._relay(child, ready_text)
+        return child
+
+    @staticmethod
+    def _popen(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=die_with_parent,  # noqa: PLW1509 - PR_SET_PDEATHSIG has no Popen argument; prctl only, no locks
         )
-        child = Child(name, process)
-        self.children.append(child)
+
+    def _relay(self, child: Child, ready_text: str | None) -> None:
+        name, process = child.name, child.process
         ready = threading.Event()
         threading.Thread(target=_relay, args=(name, process.stdout, ready_text, ready), daemon=True).start()
         if ready_text is not None and not ready.wait(READY_TIMEOUT):
             raise ConfigurationError(f"{name} did not become ready within {READY_TIMEOUT:.0f}s")
-        return child
+
+    def restart_exited(self, now: float) -> Child | None:
+        """Start again a restartable child that exited (after its backoff); the first other child
+        found exited is returned (the stack stops then)."""
+        for child in self.children:
+            code = child.process.poll()
+            if code is None:
+                continue
+            if not child.restart:
+                return child
+            if child.due is None:
+                ran = now - child.started_at
+                if ran >= STABLE_SECONDS:
+                    child.restarts = 0
+                delay = 0.0 if child.restarts == 0 else min(RESTART_BACKOFF_MAX, 2.0 ** (child.restarts - 1))
+                child.due = now + delay
+                print(f"[up] {child.name} exited with {code}; starting it again in {delay:.0f}s", flush=True)
+            if now >= child.due:
+                child.process = self._popen(child.args, child.env)
+                child.restarts += 1
+                child.started_at, child.due = now, None
+                self._relay(child, None)
+        return None
 
     def stop(self) -> None:
         """Stop in reverse start order: the API first (no new jobs), Redis last."""
@@ -80,13 +124,12 @@ class Supervisor:
             self.redis.stop()
 
     def wait(self) -> int:
-        """Block until a signal or until a child exits on its own (then stop the rest)."""
+        """Block until a signal or until a child that is not restarted exits (then stop the rest)."""
         while not self.stopping.is_set():
-            for child in self.children:
-                code = child.process.poll()
-                if code is not None:
-                    print(f"[up] {child.name} exited with {code}; stopping the stack", flush=True)
-                    return 1
+            exited = self.restart_exited(time.monotonic())
+            if exited is not None:
+                print(f"[up] {exited.name} exited with {exited.process.returncode}; stopping the stack", flush=True)
+                return 1
             self.stopping.wait(0.5)
         return 0
 
@@ -138,10 +181,10 @@ def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 2, with_f
             env["SEMANTEST_DIALECT"] = "weaver"
         for index in range(workers):
             sup.spawn(f"worker{index + 1}", roles.local(roles.worker(f"worker{index + 1}@%h")), env,
-                      ready_text=roles.WORKER_READY)
+                      ready_text=roles.WORKER_READY, restart=True)
         # Deliveries run in their own process and queue: a slow receiver never takes a job slot.
         sup.spawn("webhooks", roles.local(roles.webhooks(settings.webhook_concurrency)), env,
-                  ready_text=roles.WORKER_READY)
+                  ready_text=roles.WORKER_READY, restart=True)
         if with_flower:
             sup.spawn("flower", roles.local(roles.flower("127.0.0.1", settings.flower_port)),
                       _flower_env(settings, env))
