@@ -75,7 +75,7 @@ def test_up_runs_the_same_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     spawned: dict[str, list[str]] = {}
 
     def spawn(self: supervisor.Supervisor, name: str, args: list[str], env: dict[str, str],
-              ready_text: str | None = None) -> None:
+              ready_text: str | None = None, *, restart: bool = False) -> None:
         spawned[name] = args
         if name == "api":
             self.stopping.set()

@@ -43,7 +43,7 @@ from typing import Any
 import redis
 from celery import Celery
 
-from scene_weaver import keys
+from scene_weaver import keys, redis_urls
 from scene_weaver.constants import SCENE_QUEUES
 from scene_weaver.heartbeats import Heartbeat, HeartbeatStore
 from scene_weaver.jobs import JobStore
@@ -132,7 +132,7 @@ class Reconciler:
 
     @classmethod
     def for_worker(cls, app: Celery, settings: Settings, runner_id: str) -> Reconciler:
-        client = redis.Redis.from_url(settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=10)
+        client = redis_urls.client(settings.require_redis_url(), socket_connect_timeout=2, socket_timeout=10)
         return cls(app, client, settings, runner_id)
 
     # --- the thread ------------------------------------------------------------------------
