@@ -41,7 +41,7 @@ def _serve(app: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[b
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind",
                              f"127.0.0.1:{port}", "--workers", "2", app], env=env, cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=None, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:
