@@ -207,8 +207,9 @@ class Settings(BaseSettings):
         30.0, gt=0, validation_alias="ADMISSION_AGING_SECONDS",
         description="a low batch with nothing admitted this long gets its next item ahead of normal work (s)")
     admission_tick_seconds: Float = Field(
-        1.0, gt=0, validation_alias="ADMISSION_TICK_SECONDS",
-        description="period of the admission sweep one worker process runs under a Redis lease (s)")
+        0.25, gt=0, validation_alias="ADMISSION_TICK_SECONDS",
+        description="period of the admission sweep one worker process runs under a Redis lease (s); it also "
+                    "finishes admitted items whose picture is cached, so a cached batch ends within a tick or two")
     reconcile_interval: Float = Field(
         5.0, gt=0, validation_alias="RECONCILE_INTERVAL",
         description="how often the reconciler (one worker process at a time, under a Redis lease) looks for "
