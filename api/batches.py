@@ -39,14 +39,13 @@ from .auth import Forbidden, current_user
 from .errors import validation_details
 from .gallery_links import gallery_link
 from .jobs import _url, job_view
-from .limits import client_address, rate_limited
-from .live_limits import LiveSlots
+from .limits import rate_limited
 from .openapi_meta import RawContent, documented
 from .requests import json_body, parse_query
 from .responses import BatchAccepted, BatchItemsPage, BatchPage, BatchView
 from .schemas import BatchEntry, BatchItemsQuery, BatchListQuery, BatchRequest, EventsQuery
 from .services import Services, services
-from .streams import BLOCK_CEILING_MS, check_event_id
+from .streams import BLOCK_CEILING_MS, live_stream_slots, replay_after, sse_response
 
 __all__ = ["bp", "batch_view", "batch_visible_to", "submit_batch", "cancel_batch"]
 
@@ -396,15 +395,10 @@ def _sse(event_id: str, kind: str, data: dict[str, Any]) -> str:
 @jwt_required()
 def batch_events(batch_id: str) -> Response:
     batch = batch_visible_to(current_user(), batch_id)
-    query = parse_query(EventsQuery)
-    header = request.headers.get("Last-Event-ID")
-    after = check_event_id(header, "Last-Event-ID") if header else check_event_id(query.last_event_id,
-                                                                                    "last_event_id")
+    after = replay_after(parse_query(EventsQuery).last_event_id)
     svc = services()
     settings = svc.settings
-    slots = LiveSlots(svc.redis)
-    slots.acquire({f"user:{current_user().username}": ("user", settings.live_max_per_user),
-                   client_address(): ("address", settings.live_max_per_address)})
+    slots = live_stream_slots(current_user().username)
     # Built here, in the request: the stream runs after the view has returned.
     completed_view = batch_view(batch)
     links = completed_view["links"]
@@ -437,11 +431,7 @@ def batch_events(batch_id: str) -> Response:
         finally:
             slots.release()
 
-    response = Response(frames(), mimetype="text/event-stream")
-    response.call_on_close(slots.release)
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
+    return sse_response(frames(), slots)
 
 
 def batch_view_data(batch: Batch) -> dict[str, Any]:

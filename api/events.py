@@ -16,20 +16,19 @@ import time
 from collections.abc import Iterator
 
 import redis
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 from flask_jwt_extended import jwt_required
 
 from scene_weaver.jobs import JobEvent, JobStore
 
 from .auth import current_user
 from .jobs import visible_job
-from .limits import client_address
 from .live_limits import LiveSlots
 from .openapi_meta import RawContent, documented
 from .requests import parse_query
 from .schemas import EventsQuery
 from .services import services
-from .streams import BLOCK_CEILING_MS, check_event_id
+from .streams import BLOCK_CEILING_MS, live_stream_slots, replay_after, sse_response
 
 __all__ = ["bp", "sse_frame"]
 
@@ -99,19 +98,9 @@ def _frames(store: JobStore, job_id: str, after: str, *, keepalive: float, max_s
 @jwt_required()
 def job_events(job_id: str) -> Response:
     job = visible_job(job_id)
-    query = parse_query(EventsQuery)
-    header = request.headers.get("Last-Event-ID")
-    after = check_event_id(header, "Last-Event-ID") if header else check_event_id(query.last_event_id,
-                                                                                    "last_event_id")
+    after = replay_after(parse_query(EventsQuery).last_event_id)
     svc = services()
     settings = svc.settings
-    slots = LiveSlots(svc.redis)
-    slots.acquire({f"user:{current_user().username}": ("user", settings.live_max_per_user),
-                   client_address(): ("address", settings.live_max_per_address)})
-    response = Response(_stream(svc.jobs, job.job_id, after, keepalive=settings.stream_keepalive,
-                                max_seconds=settings.stream_max_seconds, slots=slots),
-                        mimetype="text/event-stream")
-    response.call_on_close(slots.release)  # also when the stream never started
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
+    slots = live_stream_slots(current_user().username)
+    return sse_response(_stream(svc.jobs, job.job_id, after, keepalive=settings.stream_keepalive,
+                                max_seconds=settings.stream_max_seconds, slots=slots), slots)

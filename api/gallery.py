@@ -32,11 +32,10 @@ from scene_weaver.models import JobStatus
 
 from .gallery_links import GalleryLinks, Grant, Kind, api_url
 from .jobs import image_response
-from .limits import client_address
 from .live_limits import LiveSlots
 from .openapi_meta import RawContent, documented
 from .services import services
-from .streams import BLOCK_CEILING_MS
+from .streams import BLOCK_CEILING_MS, live_stream_slots, sse_response
 
 __all__ = ["bp"]
 
@@ -199,18 +198,12 @@ def batch_gallery_events(batch_id: str) -> Response:
 def _follow(job_ids: Sequence[str], owner: str, grant: Grant) -> Response:
     svc = services()
     settings = svc.settings
-    slots = LiveSlots(svc.redis)
-    slots.acquire({f"user:{owner}": ("user", settings.live_max_per_user),
-                   client_address(): ("address", settings.live_max_per_address)})
+    slots = live_stream_slots(owner)
     describe = _describer(svc.jobs, grant)
     stream = _stream(JobFollower(svc.jobs, job_ids), describe, keepalive=settings.stream_keepalive,
                      max_seconds=settings.stream_max_seconds, slots=slots)
     # The request context stays with the stream: picture links are built with url_for as scenes finish.
-    response = Response(stream_with_context(stream), mimetype="text/event-stream")
-    response.call_on_close(slots.release)  # also when the stream never started
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
+    return sse_response(stream_with_context(stream), slots)
 
 
 def _describer(store: JobStore, grant: Grant) -> Callable[[JobState], dict[str, Any]]:
