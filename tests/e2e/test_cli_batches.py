@@ -1,8 +1,6 @@
 """The CLI with whole scripts (batches, issue 9): ``submit script.txt --wait`` follows a 100-entry
 batch to its end, ``fetch`` writes every picture as <entry_id>-<speaker>.png in script order with
 results.jsonl; the bar on a terminal; cancel; strict scripts refused with exit 2.
-
-Needs the batch API (api/batches.py); on a branch without it the module is skipped.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from .stack import Stack
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
-pytest.importorskip("api.batches", reason="batches (issue 9) are not on this branch")
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,5 @@
 """A batch's gallery (issue 9's batches) in headless Chromium: every picture loads, in script order;
 the speaker <script> is text; the record's links.gallery opens without a token; altered → 403.
-
-Needs the batch API (api/batches.py); on a branch without it the module is skipped.
 """
 
 from __future__ import annotations
@@ -16,8 +14,6 @@ from tests.support.browser import ARTIFACTS, open_page
 
 from .processes import wait_until
 from .stack import Stack
-
-pytest.importorskip("api.batches", reason="batches (issue 9) are not on this branch")
 
 pytestmark = pytest.mark.e2e
 
