@@ -7,19 +7,40 @@ import pty
 import select
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import redis
 
 from .processes import PYTHON, ROOT
 from .stack import Stack
 
-__all__ = ["Cli", "Run", "separate_db"]
+__all__ = ["Cli", "Run", "separate_db", "slow_stack"]
 
 
 def separate_db(redis_url: str, db: int) -> str:
     """The same redis-server, another database: a second stack in a module must not share the first
     one's queues (its worker would take the second stack's jobs)."""
     return redis_url.rsplit("/", 1)[0] + f"/{db}"
+
+
+@contextmanager
+def slow_stack(redis_url: str, home: Path, db: int) -> Iterator[Stack]:
+    """A stack whose renderer takes a minute a picture (a job is still running when it is canceled),
+    on Redis database ``db`` of its own, emptied before and after."""
+    url = separate_db(redis_url, db)
+    redis.Redis.from_url(url).flushdb()
+    stack = Stack(url, home)
+    try:
+        stack.start_renderer("--latency", "60")
+        stack.start_worker()
+        stack.start_api()
+        yield stack
+    finally:
+        stack.stop()
+        redis.Redis.from_url(url).flushdb()
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from PIL import Image
 
-from .cli_support import Cli, separate_db
+from .cli_support import Cli
+from .cli_support import slow_stack as slow_stack_on
 from .stack import Stack
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -47,17 +47,8 @@ def cli(stack: Stack, tmp_path: Path) -> Cli:
 
 @pytest.fixture(scope="module")
 def slow_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    url = separate_db(redis_url, 7)
-    redis.Redis.from_url(url).flushdb()
-    stack = Stack(url, tmp_path_factory.mktemp("slow-batches"))
-    try:
-        stack.start_renderer("--latency", "60")
-        stack.start_worker()
-        stack.start_api()
+    with slow_stack_on(redis_url, tmp_path_factory.mktemp("slow-batches"), db=7) as stack:
         yield stack
-    finally:
-        stack.stop()
-        redis.Redis.from_url(url).flushdb()
 
 
 def test_hundred_entry_script_wait_then_fetch_in_script_order(cli: Cli, tmp_path: Path) -> None:

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from PIL import Image
 
 from scene_weaver.stack import free_port
 
-from .cli_support import Cli, separate_db
+from .cli_support import Cli
+from .cli_support import slow_stack as slow_stack_on
 from .stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -30,18 +30,8 @@ def cli(stack: Stack, tmp_path: Path) -> Cli:
 
 @pytest.fixture(scope="module")
 def slow_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A renderer that takes a minute a picture: a job is still running when it is canceled."""
-    url = separate_db(redis_url, 6)
-    redis.Redis.from_url(url).flushdb()
-    stack = Stack(url, tmp_path_factory.mktemp("slow"))
-    try:
-        stack.start_renderer("--latency", "60")
-        stack.start_worker()
-        stack.start_api()
+    with slow_stack_on(redis_url, tmp_path_factory.mktemp("slow"), db=6) as stack:
         yield stack
-    finally:
-        stack.stop()
-        redis.Redis.from_url(url).flushdb()
 
 
 def test_login_keeps_tokens_only_the_user_can_read(cli: Cli) -> None:
