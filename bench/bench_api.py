@@ -28,6 +28,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_pipeline import _stop  # noqa: E402
 from scene_weaver.stack import EmbeddedRedis, free_port  # noqa: E402
 from scene_weaver.users import UserStore  # noqa: E402
 
@@ -58,15 +59,6 @@ def _serve(app: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[b
     except BaseException:
         _stop(proc)
         raise
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, 15)
-        proc.wait(15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, 9)
-        proc.wait(5)
 
 
 def measure(url: str, headers: dict[str, str], total: int, concurrency: int) -> list[float]:

@@ -36,7 +36,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_pipeline import _start, _stop, _worker_args  # noqa: E402
+from bench.bench_pipeline import _rss_kib, _start, _stop, _worker_args  # noqa: E402
 from bench.bench_script import make_script  # noqa: E402
 from scene_weaver.constants import SCENE_QUEUES  # noqa: E402
 from scene_weaver.stack import EmbeddedRedis, free_port  # noqa: E402
@@ -76,10 +76,7 @@ class Client:
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
+    return round(_rss_kib(pid) / 1024, 1)
 
 
 def _seconds(stamp: str) -> float:
