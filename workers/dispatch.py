@@ -23,6 +23,7 @@ from kombu.exceptions import OperationalError
 from scene_weaver import keys, logs, metrics, redis_urls
 from scene_weaver.batches import Admission, BatchStore
 from scene_weaver.errors import ServiceUnavailable
+from scene_weaver.job_follow import read_jobs
 from scene_weaver.jobs import JobStore
 from scene_weaver.models import Priority
 from scene_weaver.redis_text import decode
@@ -112,7 +113,7 @@ def _serve_cached(admission: Admission, job_ids: list[str]) -> set[str]:
     """The admitted items finished from the result cache; on any failure none (the workers draw them)."""
     try:
         store = JobStore(admission.client)
-        jobs = [job for job in (store.get(job_id) for job_id in job_ids) if job is not None]
+        jobs = [job for job in read_jobs(store, job_ids) if job is not None]  # one round trip, not one a job
         config = effective_config(admission.client, admission.settings)
         return serve_cached(store, ResultCache.from_settings(admission.client, admission.settings), jobs, config)
     except Exception:
