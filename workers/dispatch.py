@@ -132,10 +132,11 @@ def _batches_of(admission: Admission, job_ids: set[str]) -> set[str]:
 
 def batch_ended(app: Celery, batches: BatchStore, batch_id: str) -> None:
     """If the batch has ended: count it once (metrics) and send its ``completed`` webhook once, if asked."""
+    batch = batches.get(batch_id)
+    if batch is None or not batch.terminal:  # the common case after an item ends: one read, nothing to do
+        return
     if batches.claim_end(batch_id):
-        batch = batches.get(batch_id)
-        if batch is not None:
-            metrics.batch_reached(batch.status.value)
+        metrics.batch_reached(batch.status.value)
     delivery = batches.completed_webhook(batch_id)
     if delivery is not None:
         enqueue_webhook(app, *delivery)

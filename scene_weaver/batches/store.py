@@ -228,10 +228,8 @@ class BatchStore:
         return int(done) == 1
 
     def claim_end(self, batch_id: str) -> bool:
-        """True once per ended batch: the caller counts its end (the ``scene_weaver_batches_total`` metric)."""
-        batch = self.get(batch_id)
-        return batch is not None and batch.terminal and bool(
-            self.client.hsetnx(keys.batch(batch_id), "end_counted", "1"))
+        """True once per batch: the caller, who saw it ended, counts its end (``scene_weaver_batches_total``)."""
+        return bool(self.client.hsetnx(keys.batch(batch_id), "end_counted", "1"))
 
     def claim_webhook(self, batch_id: str) -> bool:
         """True once per batch: the caller sends its ``completed`` webhook."""
