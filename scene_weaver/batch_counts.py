@@ -40,7 +40,7 @@ def bucket_of(status: str) -> str:
 
 
 # Runs inside the job state script: `status` is the old status, `new_status` the new one
-# (they differ), `batch_id` the item's batch, KEYS[1] the job hash, KEYS[3] the admission set.
+# (they differ), `batch_id` the item's batch, `job_key` the job hash, `inflight_key` the admission set.
 _HOOK = """
 local function bucket(s)
   if s == 'queued' or s == 'waiting_for_semantest' then return 'queued' end
@@ -50,8 +50,8 @@ end
 local bkey = '__PREFIX__' .. batch_id
 if redis.call('EXISTS', bkey) == 1 then
   local ekey = bkey .. ':events'
-  local job_id = redis.call('HGET', KEYS[1], 'job_id')
-  local index = tonumber(redis.call('HGET', KEYS[1], 'index') or '-1')
+  local job_id = redis.call('HGET', job_key, 'job_id')
+  local index = tonumber(redis.call('HGET', job_key, 'index') or '-1')
   local item = cjson.encode({job_id = job_id, index = index, status = new_status, progress = tonumber(progress)})
   redis.call('XADD', ekey, 'MAXLEN', '~', '__MAXLEN__', '*', 'type', 'item', 'data', item)
   local old_b, new_b = bucket(status), bucket(new_status)
@@ -59,7 +59,7 @@ if redis.call('EXISTS', bkey) == 1 then
     redis.call('HINCRBY', bkey, old_b, -1)
     redis.call('HINCRBY', bkey, new_b, 1)
     if new_b == 'succeeded' then
-      local result = redis.call('HGET', KEYS[1], 'result') or ''
+      local result = redis.call('HGET', job_key, 'result') or ''
       if string.find(result, '"deduplicated":true', 1, true) then redis.call('HINCRBY', bkey, 'deduplicated', 1) end
     end
     local c = redis.call('HMGET', bkey, 'total', 'queued', 'running', 'succeeded', 'failed', 'canceled',
@@ -69,7 +69,7 @@ if redis.call('EXISTS', bkey) == 1 then
     redis.call('XADD', ekey, 'MAXLEN', '~', '__MAXLEN__', '*', 'type', 'counts',
       'data', cjson.encode({request_counts = counts}))
     if new_b ~= 'queued' and new_b ~= 'running' then
-      redis.call('SREM', KEYS[3], job_id)
+      redis.call('SREM', inflight_key, job_id)
       if counts.queued + counts.running == 0 and c[8] == 'in_progress' then
         local final = 'completed'
         if c[9] == '1' then final = 'canceled'

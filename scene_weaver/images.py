@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
-import tempfile
+import threading
 from pathlib import Path
 
 __all__ = ["ImageStore", "EXTENSIONS"]
 
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_sequence = itertools.count()
 
 
 class ImageStore:
@@ -29,14 +31,19 @@ class ImageStore:
         target = self.path_for(digest, mime_type)
         if target.exists():
             return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        # A name of its own (process, thread, sequence), renamed into place: no reader sees half a picture.
+        tmp = target.parent / f".incoming-{os.getpid()}-{threading.get_ident()}-{next(_sequence)}"
         try:
-            with os.fdopen(fd, "wb") as handle:
+            handle = tmp.open("xb")
+        except FileNotFoundError:  # the folder's first picture
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle = tmp.open("xb")
+        try:
+            with handle:
                 handle.write(data)
-            Path(tmp).replace(target)
+            tmp.replace(target)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         return digest
 

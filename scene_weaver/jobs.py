@@ -24,7 +24,8 @@ from .errors import NotFound
 from .models import TERMINAL_STATUSES, JobStatus, Priority, Scene
 from .redis_text import decode, decode_hash
 
-__all__ = ["Job", "JobEvent", "JobStore", "EVENT_STREAM_MAXLEN", "SEMANTEST_DUPLICATES_COUNTER"]
+__all__ = ["Job", "JobEvent", "JobStore", "EVENT_STREAM_MAXLEN", "SEMANTEST_DUPLICATES_COUNTER",
+           "TRANSITION_FUNCTION", "transition_args"]
 
 EVENT_STREAM_MAXLEN = 2000
 # Counter (hash ``sw:counters``): Semantest requests that may be duplicates (a run resumed mid-generation).
@@ -32,45 +33,60 @@ SEMANTEST_DUPLICATES_COUNTER = "semantest_possible_duplicate_requests"
 _JSON_FIELDS = ("scene", "prompt", "result", "error", "retries", "options")
 _TERMINAL_VALUES = frozenset(status.value for status in TERMINAL_STATUSES)
 
-# KEYS[1] job hash, KEYS[2] event stream, KEYS[3] the admission window's set of admitted batch items,
-# KEYS[4] the dispatched-jobs index (a terminal job leaves both)
-# ARGV[1] new status ('' keeps it), ARGV[2] event type, ARGV[3] event data (json),
-# ARGV[4] stream maxlen, ARGV[5] change of the attempts count (1 counts one, -1 gives one back),
-# ARGV[6] a field set only if absent ('' for none), ARGV[7] its value, ARGV[8..] field/value pairs
-_TRANSITION = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {-1, ''} end
-if status == 'succeeded' or status == 'failed' or status == 'canceled' then
-  return {0, status}
-end
-local delta = tonumber(ARGV[5])
-if delta < 0 and tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') + delta < 0 then delta = 0 end
-if delta ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', delta) end
-if ARGV[6] ~= '' then redis.call('HSETNX', KEYS[1], ARGV[6], ARGV[7]) end
-for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-local new_status = status
-if ARGV[1] ~= '' then
-  redis.call('HSET', KEYS[1], 'status', ARGV[1])
-  new_status = ARGV[1]
-  if new_status == 'succeeded' or new_status == 'failed' or new_status == 'canceled' then
-    redis.call('ZREM', KEYS[4], redis.call('HGET', KEYS[1], 'job_id'))
+# The job state change as a Lua function, so the worker's combined steps (scene_weaver.run_steps)
+# make the very same change inside their own scripts.
+# job_key, events_key; inflight_key: the admission window's set of admitted batch items;
+# dispatched_key: the dispatched-jobs index (a terminal job leaves both);
+# new ('' keeps the status), event type, data (json), stream maxlen, delta: change of the attempts
+# count (1 counts one, -1 gives one back), once_name/once_value: a field set only if absent
+# ('' for none), fields: a flat list of field/value pairs.
+# Returns {-1, ''} (no such job), {0, status} (terminal: nothing changed) or {1, event id}.
+TRANSITION_FUNCTION = """
+local function transition(job_key, events_key, inflight_key, dispatched_key, new, event, data, maxlen,
+                          delta, once_name, once_value, fields)
+  local status = redis.call('HGET', job_key, 'status')
+  if not status then return {-1, ''} end
+  if status == 'succeeded' or status == 'failed' or status == 'canceled' then
+    return {0, status}
   end
-end
-local progress = redis.call('HGET', KEYS[1], 'progress') or '0'
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
-  'type', ARGV[2], 'status', new_status, 'progress', progress, 'data', ARGV[3])
-if new_status ~= status then
-  local batch_id = redis.call('HGET', KEYS[1], 'batch_id')
-  if batch_id then
+  delta = tonumber(delta)
+  if delta < 0 and tonumber(redis.call('HGET', job_key, 'attempts') or '0') + delta < 0 then delta = 0 end
+  if delta ~= 0 then redis.call('HINCRBY', job_key, 'attempts', delta) end
+  if once_name ~= '' then redis.call('HSETNX', job_key, once_name, once_value) end
+  if #fields > 0 then redis.call('HSET', job_key, unpack(fields)) end
+  local new_status = status
+  if new ~= '' then
+    redis.call('HSET', job_key, 'status', new)
+    new_status = new
+    if new_status == 'succeeded' or new_status == 'failed' or new_status == 'canceled' then
+      redis.call('ZREM', dispatched_key, redis.call('HGET', job_key, 'job_id'))
+    end
+  end
+  local progress = redis.call('HGET', job_key, 'progress') or '0'
+  local id = redis.call('XADD', events_key, 'MAXLEN', '~', maxlen, '*',
+    'type', event, 'status', new_status, 'progress', progress, 'data', data)
+  if new_status ~= status then
+    local batch_id = redis.call('HGET', job_key, 'batch_id')
+    if batch_id then
 __BATCH_HOOK__
+    end
   end
+  return {1, id}
 end
-return {1, id}
 """
 
 # A batch item's status change moves one unit between its batch's counts, in the same step
 # (see scene_weaver.batch_counts); a job without ``batch_id`` skips it.
-_TRANSITION = _TRANSITION.replace("__BATCH_HOOK__", batch_hook())
+TRANSITION_FUNCTION = TRANSITION_FUNCTION.replace("__BATCH_HOOK__", batch_hook())
+
+# KEYS: job hash, event stream, admission set, dispatched index; ARGV: as the function's, from ``new``
+# on, the field/value pairs last (see :func:`transition_args`).
+_TRANSITION = TRANSITION_FUNCTION + """
+local fields = {}
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
+return transition(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
+                  ARGV[6], ARGV[7], fields)
+"""
 
 _RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -255,7 +271,7 @@ class JobStore:
         ``attempts`` is added to the attempts count (never below 0); ``set_once`` is a
         (field, value) written only when the field is absent.
         """
-        args = _transition_args(status, event, data, fields, attempts=attempts, set_once=set_once)
+        args = transition_args(status, event, data, fields, attempts=attempts, set_once=set_once)
         applied, _ = self._transition(keys=self._transition_keys(job_id),
                                       args=args)
         if int(applied) < 0:
@@ -317,11 +333,11 @@ class JobStore:
         for job_id, prompt, result in served:
             names = self._transition_keys(job_id)
             for args in (
-                _transition_args(JobStatus.STARTED, "started", None, {"progress": "0"}, attempts=1,
+                transition_args(JobStatus.STARTED, "started", None, {"progress": "0"}, attempts=1,
                                  set_once=("started_at", now)),
-                _transition_args(JobStatus.WEAVING, "weaving"),
-                _transition_args(JobStatus.GENERATING, "generating", None, {"prompt": prompt}),
-                _transition_args(JobStatus.SUCCEEDED, "completed", {"result": result},
+                transition_args(JobStatus.WEAVING, "weaving"),
+                transition_args(JobStatus.GENERATING, "generating", None, {"prompt": prompt}),
+                transition_args(JobStatus.SUCCEEDED, "completed", {"result": result},
                                  {"result": result, "progress": "100", "finished_at": now}),
             ):
                 self._transition(keys=names, args=args, client=pipe)
@@ -448,7 +464,7 @@ class JobStore:
         return counts, len(ids)
 
 
-def _transition_args(status: JobStatus | None, event: str, data: dict[str, Any] | None = None,
+def transition_args(status: JobStatus | None, event: str, data: dict[str, Any] | None = None,
                      fields: dict[str, Any] | None = None, *, attempts: int = 0,
                      set_once: tuple[str, str] | None = None) -> list[str]:
     """The state script's arguments for one change (see :meth:`JobStore._apply`)."""

@@ -103,3 +103,11 @@ def configure(role: str, *, fmt: str = "json", level: int = logging.INFO) -> Non
     handler._scene_weaver = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # A job run logs one line as it begins and one as it ends (workers/metrics.py), with its job
+    # id, queue wait and outcome; Celery's own "Task … received" and "… succeeded in …" lines
+    # would double that for every job. Its warnings and errors (a failed task) still show.
+    for name in _PER_TASK_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+_PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")

@@ -10,18 +10,25 @@ from __future__ import annotations
 import enum
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import metrics, retries
+from .clock import utc_now_iso
 from .errors import CircuitOpen, JobCanceled, JobParked, SemantestError
 from .images import ImageStore
 from .jobs import Job, JobStore
-from .models import JobStatus, Scene
+from .models import Scene
+from .prompt_cache import HITS as PROMPT_HITS
+from .prompt_cache import MISSES as PROMPT_MISSES
 from .prompt_cache import PromptCache
+from .result_cache import MISSES as RESULT_MISSES
 from .result_cache import Claim, ResultCache, generation_key, scene_key
-from .runtime_config import effective_config
+from .result_cache import entry as result_entry
+from .run_steps import Begun, Prepared, RunSteps
+from .runtime_config import config_from_stored
 from .semantest import GeneratedImage, GenerationRequest
 from .settings import Settings
 
@@ -39,7 +46,7 @@ class ImageService(Protocol):
 
     def circuit_state(self) -> str: ...
 
-    def admission_wait(self) -> float: ...
+    def breaker_timing(self) -> tuple[float, float]: ...
 
 
 @dataclass
@@ -51,8 +58,10 @@ class JobContext:
     service: ImageService
     runner_id: str
     results: ResultCache = field(default=None)  # type: ignore[assignment]  # built from the rest when None
+    steps: RunSteps = field(init=False)
 
     def __post_init__(self) -> None:
+        self.steps = RunSteps(self.store.client)
         if self.results is None:
             results = ResultCache.from_settings(self.store.client, self.settings)
             results.images = self.images  # this process's store (the settings' directory unless a test says else)
@@ -75,7 +84,14 @@ def _notifier(notify: Notify | None, job: Job) -> Callable[[str, dict[str, Any]]
     return emit
 
 
-def _completed(ctx: JobContext, job: Job, notify: Notify | None) -> None:
+def _completed(ctx: JobContext, job: Job, notify: Notify | None,
+               known: dict[str, Any] | None = None) -> None:
+    """Tell ``notify`` how the job ended: ``known`` when the run wrote it, else as Redis has it."""
+    if notify is None:
+        return
+    if known is not None:
+        _notifier(notify, job)("completed", known)
+        return
     final = ctx.store.get(job.job_id)
     if final is not None and final.terminal:
         _notifier(notify, job)("completed", {"status": final.status.value, "result": final.result,
@@ -92,55 +108,65 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
 
 
+@dataclass
+class _Run:
+    """One run of a job under its run lock: the job as the run found it, whether the lock went
+    with the last step (the finish script releases it) and the ending it wrote, if it did."""
+
+    job: Job
+    lock_released: bool = False
+    ending: dict[str, Any] | None = None
+
+
 def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> Outcome:
     """Run one job to an outcome.
 
     Retryable Semantest errors propagate to the caller (see :func:`retry_later`); a job
     the open breaker turns away is parked and :class:`JobParked` says for how long.
     """
-    job = ctx.store.get(job_id)
-    if job is None:
+    breaker = ctx.service.breaker_timing()
+    begun = ctx.steps.begin(job_id, ctx.runner_id, lock_ttl=ctx.settings.job_time_limit, cooldown=breaker[0],
+                            recheck=breaker[1], now_iso=utc_now_iso())
+    if begun.verdict == "missing":
         log.warning("job %s does not exist; dropping the task", job_id)
         return Outcome.SKIPPED
-    if job.terminal:
+    if begun.verdict == "terminal":
         return Outcome.SKIPPED
-    if not ctx.store.acquire_run_lock(job_id, ctx.runner_id, ctx.settings.job_time_limit):
+    if begun.verdict == "busy":
         return Outcome.BUSY
+    assert begun.job is not None
+    run = _Run(begun.job)
+    emit = _notifier(notify, run.job)
     started, ended = time.monotonic(), "retry"  # a run that raises is parked or retried
-    if job.status == JobStatus.GENERATING:
-        ctx.store.count_resumed_generation()  # its request to Semantest may be sent a second time
     try:
-        outcome = _run_locked(ctx, job, _notifier(notify, job))
+        outcome = _run_locked(ctx, run, begun, emit)
         ended = outcome.value
     finally:
-        ctx.store.release_run_lock(job_id, ctx.runner_id)
+        if not run.lock_released:
+            ctx.store.release_run_lock(job_id, ctx.runner_id)
         metrics.job_finished(ended, time.monotonic() - started)
     if outcome in (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.CANCELED):
-        _completed(ctx, job, notify)
+        _completed(ctx, run.job, notify, run.ending)
     return outcome
 
 
 def _run_locked(  # noqa: PLR0911 - one return per way a run ends
-        ctx: JobContext, job: Job, emit: Callable[[str, dict[str, Any]], None]) -> Outcome:
-    store, job_id = ctx.store, job.job_id
-    if store.cancel_requested(job_id):
+        ctx: JobContext, run: _Run, begun: Begun, emit: Callable[[str, dict[str, Any]], None]) -> Outcome:
+    store, job = ctx.store, run.job
+    job_id = job.job_id
+    if begun.verdict == "cancel":
         store.cancel(job_id)
         return Outcome.CANCELED
-    wait = ctx.service.admission_wait()
-    if wait > 0:  # a parked job wakes here: it neither starts nor connects while the breaker is open
+    if begun.verdict == "wait":  # a parked job wakes here: it neither starts nor connects while the breaker is open
         return _turned_away(ctx, job, CircuitOpen(
-            f"Semantest circuit breaker is open; retry in {wait:.1f}s", retry_after=wait), started=False)
-    if store.mark_started(job_id):
+            f"Semantest circuit breaker is open; retry in {begun.wait:.1f}s", retry_after=begun.wait), started=False)
+    if begun.started:
         emit("started", {"status": "started"})
-    store.mark_weaving(job_id)
     scene = Scene.model_validate(job.scene)
-    config = effective_config(store.client, ctx.settings)  # PUT /config applies from the next job on
-    prompt = ctx.prompts.weave(scene, style=config.default_style, max_length=config.prompt_max_length)
-    if store.cancel_requested(job_id):
-        store.cancel(job_id)
-        return Outcome.CANCELED
-    store.mark_generating(job_id, {"text": prompt.text, "negative": prompt.negative, "style": prompt.style})
-    attempt = job.attempts + 1  # mark_started counted it; the run lock keeps this exact
+    config = config_from_stored(begun.config, ctx.settings)  # PUT /config applies from the next job on
+    prompt_key, prompt, prompt_hit = ctx.prompts.lookup(scene, style=config.default_style,
+                                                        max_length=config.prompt_max_length)
+    attempt = job.attempts + 1  # begin counted it; the run lock keeps this exact
     request = GenerationRequest(
         request_id=f"{job_id}-{attempt}",
         prompt=prompt.text,
@@ -154,11 +180,21 @@ def _run_locked(  # noqa: PLR0911 - one return per way a run ends
         metadata={"job_id": job_id, "entry_id": scene.entry_id or "", "caption": _spoken_line(scene)},
     )
     generation = generation_key(request)
-    ctx.results.remember(scene_key(job.scene, job.options, config), generation)
-    try:
-        claim = ctx.results.claim(generation, force=bool(job.options.get("force")),
-                                  canceled=lambda: store.cancel_requested(job_id))
-    except JobCanceled:
+    force = bool(job.options.get("force"))
+    token = uuid.uuid4().hex
+    prepared = ctx.steps.prepare(
+        job_id, prompt_key=prompt_key, woven=None if prompt_hit else prompt.model_dump_json(),
+        prompt_ttl=ctx.prompts.ttl, prompt_counter=PROMPT_HITS if prompt_hit else PROMPT_MISSES,
+        prompt={"text": prompt.text, "negative": prompt.negative, "style": prompt.style},
+        scene_key=scene_key(job.scene, job.options, config), generation=generation, result_ttl=ctx.results.ttl,
+        force=force, flight_token=token, flight_lease=ctx.results.lease)
+    if prepared.verdict == "cancel":
+        store.cancel(job_id)
+        return Outcome.CANCELED
+    if prepared.verdict == "ended":  # canceled (or ended otherwise) while it was weaving
+        return Outcome.SKIPPED
+    claim = _claim(ctx, job_id, prepared, generation=generation, force=force, token=token)
+    if claim is None:
         store.cancel(job_id)
         return Outcome.CANCELED
     if claim.shared is not None:  # an identical picture was drawn (or just finished): no Semantest call
@@ -166,17 +202,37 @@ def _run_locked(  # noqa: PLR0911 - one return per way a run ends
         store.succeed(job_id, claim.shared)
         return Outcome.SUCCEEDED
     try:
-        return _draw(ctx, job, request, claim, generation=generation, emit=emit)
+        return _draw(ctx, run, request, claim, generation=generation, emit=emit)
     finally:
         if claim.flight is not None:
             claim.flight.end()
 
 
-def _draw(ctx: JobContext, job: Job, request: GenerationRequest, claim: Claim, *, generation: str,
+def _claim(ctx: JobContext, job_id: str, prepared: Prepared, *, generation: str, force: bool,
+           token: str) -> Claim | None:
+    """What the job does about its generation, from what the prepare step found (None: canceled
+    while waiting for an identical picture in flight)."""
+    if prepared.verdict == "flight":
+        return Claim(flight=ctx.results.flight_taken(generation, token))
+    if prepared.verdict == "draw":
+        return Claim()
+    if prepared.verdict == "cached":
+        shared = ctx.results.served(generation, prepared.cached)
+        if shared is not None:
+            return Claim(shared=shared)
+    # Another job is drawing it (or the cached picture was gone): wait for it, or take over.
+    try:
+        return ctx.results.claim(generation, force=force, canceled=lambda: ctx.store.cancel_requested(job_id))
+    except JobCanceled:
+        return None
+
+
+def _draw(ctx: JobContext, run: _Run, request: GenerationRequest, claim: Claim, *, generation: str,
           emit: Callable[[str, dict[str, Any]], None]) -> Outcome:
     """Ask Semantest for the picture, store it and share it with identical generations."""
-    store, job_id = ctx.store, job.job_id
-    last_report = [0.0]
+    store, job_id = ctx.store, run.job.job_id
+    # The generating event says progress 0: the first progress write waits one interval.
+    last_report = [time.monotonic()]
 
     def on_progress(progress: int, stage: str = "") -> None:
         # 100 is written by succeed() with the result; in between, at most one write per interval.
@@ -188,7 +244,8 @@ def _draw(ctx: JobContext, job: Job, request: GenerationRequest, claim: Claim, *
             emit("progress", {"progress": progress, "stage": stage})
 
     try:
-        canceled = _throttled(lambda: store.cancel_requested(job_id))
+        # The prepare step has just looked at the cancel marker: the next look is one interval on.
+        canceled = _throttled(lambda: store.cancel_requested(job_id), checked=True)
 
         def should_cancel() -> bool:  # called while the request waits: the flight's lease stays alive
             if claim.flight is not None:
@@ -200,7 +257,7 @@ def _draw(ctx: JobContext, job: Job, request: GenerationRequest, claim: Claim, *
         store.cancel(job_id)
         return Outcome.CANCELED
     except CircuitOpen as exc:  # the breaker opened while this run was weaving: nothing was sent
-        return _turned_away(ctx, job, exc, started=True)
+        return _turned_away(ctx, run.job, exc, started=True)
     except SemantestError as exc:
         if exc.retryable:
             raise
@@ -214,16 +271,27 @@ def _draw(ctx: JobContext, job: Job, request: GenerationRequest, claim: Claim, *
         "height": image.height,
         "metadata": image.metadata,
     }
-    ctx.results.count(hit=False)
+    metrics.result_cache(hit=False)
     prompt = {"text": request.prompt, "negative": request.negative_prompt, "style": request.style}
-    ctx.results.store(generation, job_id, result, prompt)  # before succeed: waiters find it at once
-    store.succeed(job_id, {**result, "deduplicated": False})
+    # One step: the cache entry (waiters find it at once), the job's success, the flight's end, the lock.
+    shown = {**result, "deduplicated": False}
+    succeeded = ctx.steps.finish(job_id, ctx.runner_id, generation=generation,
+                                 entry=result_entry(job_id, result, prompt), result_ttl=ctx.results.ttl,
+                                 result_counter=RESULT_MISSES, result=shown, finished_at=utc_now_iso(),
+                                 flight_token=claim.flight.token if claim.flight is not None else "")
+    run.lock_released = True
+    if succeeded:
+        run.ending = {"status": "succeeded", "result": shown, "error": None}
+    if claim.flight is not None:
+        claim.flight.held = False  # ended by the finish step
     return Outcome.SUCCEEDED
 
 
-def _throttled(check: Callable[[], bool], interval: float = CANCEL_CHECK_INTERVAL) -> Callable[[], bool]:
-    """Ask Redis whether the job was canceled at most once per interval, not on every frame."""
-    last = [float("-inf")]
+def _throttled(check: Callable[[], bool], interval: float = CANCEL_CHECK_INTERVAL, *,
+               checked: bool = False) -> Callable[[], bool]:
+    """Ask Redis whether the job was canceled at most once per interval, not on every frame
+    (``checked``: the caller has just asked, so the first question waits one interval)."""
+    last = [time.monotonic() if checked else float("-inf")]
     answer = [False]
 
     def throttled() -> bool:

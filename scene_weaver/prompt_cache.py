@@ -31,16 +31,21 @@ class PromptCache:
         return keys.prompt_cache(hashlib.sha256(canonical.encode()).hexdigest())
 
     def weave(self, scene: Scene, *, style: str | None, max_length: int) -> WovenPrompt:
+        key, woven, hit = self.lookup(scene, style=style, max_length=max_length)
+        self.client.hincrby(keys.counters(), HITS if hit else MISSES, 1)
+        if not hit:
+            self.client.set(key, woven.model_dump_json(), ex=self.ttl)
+        return woven
+
+    def lookup(self, scene: Scene, *, style: str | None, max_length: int) -> tuple[str, WovenPrompt, bool]:
+        """(key, prompt, hit): the cached prompt, or a newly woven one the caller stores under the
+        key and counts (a worker does both inside its next script); one round trip."""
         key = self.key_for(scene, style, max_length)
         cached = self.client.get(key)
         metrics.prompt_cache(hit=bool(cached))
         if cached:
-            self.client.hincrby(keys.counters(), HITS, 1)
-            return WovenPrompt.model_validate_json(cached)
-        self.client.hincrby(keys.counters(), MISSES, 1)
-        woven = weave_scene(scene, style=style, max_length=max_length)
-        self.client.set(key, woven.model_dump_json(), ex=self.ttl)
-        return woven
+            return key, WovenPrompt.model_validate_json(cached), True
+        return key, weave_scene(scene, style=style, max_length=max_length), False
 
     def hit_rate(self) -> dict[str, int | float | None]:
         """Hits and misses since the counters began, and the share of hits (None before any lookup)."""

@@ -39,7 +39,8 @@ from .semantest import GenerationRequest
 from .settings import Settings
 from .weaving import WEAVER_VERSION
 
-__all__ = ["Claim", "Flight", "ResultCache", "generation_key", "scene_key", "serve_cached", "HITS", "MISSES"]
+__all__ = ["Claim", "Flight", "ResultCache", "entry", "generation_key", "scene_key", "serve_cached", "HITS",
+           "MISSES"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,12 @@ class Flight:
         self._renew_every = lease / 3
         self._renewed = time.monotonic()
         self.held = True
+
+    @property
+    def token(self) -> str:
+        """The holder's token: the flight's key holds it while this drawer has the lease."""
+        token = self._lock.local.token
+        return token.decode() if isinstance(token, bytes) else str(token or "")
 
     def renew(self) -> None:
         """Push the lease's end out again, at most once a third of a lease."""
@@ -151,8 +158,20 @@ class ResultCache:
         return {**result, "deduplicated": True}, prompt
 
     def store(self, generation: str, job_id: str, result: dict[str, Any], prompt: dict[str, Any]) -> None:
-        self.client.set(keys.result_cache(generation),
-                        json.dumps({"job_id": job_id, "result": result, "prompt": prompt}), ex=self.ttl)
+        self.client.set(keys.result_cache(generation), entry(job_id, result, prompt), ex=self.ttl)
+
+    def served(self, generation: str, raw: Any) -> dict[str, Any] | None:
+        """The result a stored entry ``raw`` (read by the caller) serves, if its picture is still there."""
+        usable = self._usable(generation, raw)
+        return usable[0] if usable else None
+
+    def flight_taken(self, generation: str, token: str) -> Flight:
+        """The flight a worker's script took for ``generation`` with ``token`` (``SET NX PX``, as
+        redis-py's lock takes it): renewed and ended like one taken by :meth:`claim`."""
+        lock = self.client.lock(keys.result_flight(generation), timeout=self.lease, blocking=False,
+                                thread_local=False)
+        lock.local.token = token.encode()
+        return Flight(lock, self.lease)
 
     def remember(self, scene: str, generation: str) -> None:
         """Note which generation a scene key wove to, so a later job is served before it is woven."""
@@ -224,6 +243,11 @@ def serve_cached(store: JobStore, results: ResultCache, jobs: Sequence[Job], con
     served = {job_id for (job_id, _, _), done in zip(hits, store.succeed_cached(hits), strict=True) if done}
     results.count(hit=True, amount=len(served))
     return served
+
+
+def entry(job_id: str, result: dict[str, Any], prompt: dict[str, Any]) -> str:
+    """A result cache entry: the drawer's job, the result and the prompt it was drawn from."""
+    return json.dumps({"job_id": job_id, "result": result, "prompt": prompt})
 
 
 def hit_rate(client: redis.Redis) -> dict[str, int | float | None]:

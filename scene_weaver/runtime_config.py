@@ -6,6 +6,8 @@ writes them, and each worker reads the effective values at the start of every jo
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -17,7 +19,7 @@ from .redis_text import decode_hash
 from .settings import Settings
 from .weaving import MIN_LENGTH, STYLES, resolve_style
 
-__all__ = ["RuntimeConfig", "RuntimeConfigUpdate", "effective_config", "update_config", "reset_config"]
+__all__ = ["RuntimeConfig", "RuntimeConfigUpdate", "config_from_stored", "effective_config", "update_config", "reset_config"]
 
 _MAX_PROMPT_LENGTH = 8000
 
@@ -73,8 +75,19 @@ class RuntimeConfigUpdate(BaseModel):
 
 
 def effective_config(client: redis.Redis, settings: Settings) -> RuntimeConfig:
-    stored = decode_hash(client.hgetall(keys.config()))
-    merged = {**RuntimeConfig.defaults(settings).model_dump(), **stored}
+    return config_from_stored(decode_hash(client.hgetall(keys.config())), settings)
+
+
+def config_from_stored(stored: Mapping[str, str], settings: Settings) -> RuntimeConfig:
+    """The settings in force given what ``PUT /config`` stored (``sw:config``, read by the caller:
+    a worker reads it inside its first script of every job, with no round trip of its own).
+    The same stored values give the same object without validating them again."""
+    return _validated(tuple(sorted(stored.items())), settings)
+
+
+@functools.lru_cache(maxsize=32)
+def _validated(stored: tuple[tuple[str, str], ...], settings: Settings) -> RuntimeConfig:
+    merged = {**RuntimeConfig.defaults(settings).model_dump(), **dict(stored)}
     try:
         return RuntimeConfig.model_validate(merged)
     except ValueError:

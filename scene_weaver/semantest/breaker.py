@@ -27,13 +27,13 @@ from ..errors import CircuitOpen
 from ..redis_text import decode, decode_hash
 from ..settings import Settings
 
-__all__ = ["CircuitBreaker", "Permit"]
+__all__ = ["CircuitBreaker", "Permit", "NOW", "WAIT_OF"]
 
 # While the probe is out, callers look again after this share of the cool-down: a probe
 # usually answers well within it, and a closed breaker should not keep jobs parked long.
 PROBE_RECHECK_SHARE = 0.25
 
-_NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
+NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
 
 _OPEN = """
 local function open_breaker()
@@ -42,22 +42,23 @@ local function open_breaker()
 end
 """
 
-# Shared by acquire and wait: how long until a caller may pass, or 0 (and whether the probe is free).
-_WAIT_OF = """
-local function wait_of(cooldown, recheck)
-  local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+# Shared by acquire and wait (and the worker's first step, scene_weaver.run_steps): how long
+# until a caller may pass, or 0 (and whether the probe is free). ``now`` comes from NOW.
+WAIT_OF = """
+local function wait_of(breaker_key, probe_key, cooldown, recheck)
+  local state = redis.call('HGET', breaker_key, 'state') or 'closed'
   if state == 'closed' then return 0, false end
-  local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
+  local opened = tonumber(redis.call('HGET', breaker_key, 'opened_at') or '0')
   local wait = opened + cooldown - now
   if state == 'open' and wait > 0 then return wait, false end
-  if redis.call('EXISTS', KEYS[2]) == 0 then return 0, true end
-  return math.min(math.max(redis.call('PTTL', KEYS[2]), 0) / 1000, recheck), false
+  if redis.call('EXISTS', probe_key) == 0 then return 0, true end
+  return math.min(math.max(redis.call('PTTL', probe_key), 0) / 1000, recheck), false
 end
 """
 
 # KEYS: breaker hash, probe. ARGV: cooldown, probe ttl (ms), token, recheck.
-_ACQUIRE = _NOW + _WAIT_OF + """
-local wait, probe = wait_of(tonumber(ARGV[1]), tonumber(ARGV[4]))
+_ACQUIRE = NOW + WAIT_OF + """
+local wait, probe = wait_of(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[4]))
 if wait > 0 then return {0, tostring(wait), 0} end
 if not probe then return {1, '0', 0} end
 if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then
@@ -69,8 +70,8 @@ return {0, tostring(math.min(tonumber(ARGV[4]), tonumber(ARGV[1]))), 0}
 """
 
 # KEYS: breaker hash, probe. ARGV: cooldown, recheck.
-_WAIT = _NOW + _WAIT_OF + """
-local wait = wait_of(tonumber(ARGV[1]), tonumber(ARGV[2]))
+_WAIT = NOW + WAIT_OF + """
+local wait = wait_of(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
 return tostring(wait)
 """
 
@@ -99,9 +100,15 @@ local function record(outcome, size, min_calls, rate)
 end
 """
 
-# KEYS: breaker hash, probe, window. ARGV: token, kind (request|connect), window size,
-# min calls, failure rate, connect failures in a row that open it.
-_FAILURE = _NOW + _OPEN + _TRIM + _RECORD + """
+# With a fourth key (an in-flight slot set) and the slot's token as the last argument, the
+# verdict also gives the request's slot back: one round trip for both.
+_RELEASE_SLOT = """
+if #KEYS >= 4 then redis.call('ZREM', KEYS[4], ARGV[#ARGV]) end
+"""
+
+# KEYS: breaker hash, probe, window[, slot set]. ARGV: token, kind (request|connect), window size,
+# min calls, failure rate, connect failures in a row that open it[, slot token].
+_FAILURE = NOW + _OPEN + _TRIM + _RECORD + _RELEASE_SLOT + """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if state ~= 'closed' then
   -- Only the probe's verdict counts now; late failures of calls let through before it opened do not.
@@ -122,10 +129,10 @@ end
 return record('1', tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 """
 
-# KEYS: breaker hash, probe, window. ARGV: token, kind (request|connect), window size,
-# min calls, failure rate. A success can complete the minimum number of calls, so it too
+# KEYS: breaker hash, probe, window[, slot set]. ARGV: token, kind (request|connect), window size,
+# min calls, failure rate[, slot token]. A success can complete the minimum number of calls, so it too
 # may find the rate over the threshold (as resilience4j judges after every call).
-_SUCCESS = _NOW + _OPEN + _TRIM + _RECORD + """
+_SUCCESS = NOW + _OPEN + _TRIM + _RECORD + _RELEASE_SLOT + """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if state == 'closed' then
   if ARGV[2] == 'connect' then
@@ -223,15 +230,22 @@ class CircuitBreaker:
         if state is not None and decode(state) != "closed":
             raise CircuitOpen("Semantest circuit breaker is open", retry_after=self.cooldown)
 
-    def record_failure(self, permit: Permit, client: redis.client.Pipeline | None = None) -> None:
-        """A request failed in a way worth retrying: it counts against the window's failure rate."""
-        self._failure(keys=self._keys, client=client, args=[
-            permit.token, REQUEST, self.window, self.min_calls, self.failure_rate, self.connect_failures])
+    def record_failure(self, permit: Permit, slot: tuple[str, str] | None = None) -> None:
+        """A request failed in a way worth retrying: it counts against the window's failure rate.
 
-    def record_success(self, permit: Permit, client: redis.client.Pipeline | None = None) -> None:
-        """Semantest answered the request (an image, or a refusal that is no fault of its own)."""
-        self._success(keys=self._keys, client=client,
-                      args=[permit.token, REQUEST, self.window, self.min_calls, self.failure_rate])
+        ``slot``: (slot set, token) of the request's in-flight slot, given back in the same step.
+        """
+        extra_keys, extra_args = _slot_parts(slot)
+        self._failure(keys=self._keys + extra_keys, args=[
+            permit.token, REQUEST, self.window, self.min_calls, self.failure_rate, self.connect_failures,
+            *extra_args])
+
+    def record_success(self, permit: Permit, slot: tuple[str, str] | None = None) -> None:
+        """Semantest answered the request (an image, or a refusal that is no fault of its own);
+        ``slot`` as for :meth:`record_failure`."""
+        extra_keys, extra_args = _slot_parts(slot)
+        self._success(keys=self._keys + extra_keys,
+                      args=[permit.token, REQUEST, self.window, self.min_calls, self.failure_rate, *extra_args])
 
     def record_connect_failure(self, permit: Permit) -> None:
         self._failure(keys=self._keys, args=[
@@ -275,3 +289,11 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         self.redis.delete(*self._keys)
+
+
+def _slot_parts(slot: tuple[str, str] | None) -> tuple[list[str], list[str]]:
+    """The extra key and argument that give an in-flight slot back with a verdict."""
+    if slot is None:
+        return [], []
+    key, token = slot
+    return [key], [token]

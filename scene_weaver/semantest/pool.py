@@ -152,26 +152,27 @@ class SessionPool:
         deadline: float,
     ) -> GeneratedImage:
         token = self.semaphore.acquire(deadline, should_cancel)
-        # The slot's release and the breaker's verdict share one round trip.
-        with self.redis.pipeline(transaction=False) as pipe:
-            try:
-                with metrics.semantest_request():
-                    image = session.submit(request, on_progress=on_progress, should_cancel=should_cancel)
-            except SemantestError as exc:
-                # A dropped session counts once against the breaker's window, not once per
-                # request it carried: those are retried on another session at once.
-                one_fault = not isinstance(exc, SessionLost) or permit.probe or session.first_to_report_loss()
-                if exc.retryable and one_fault:
-                    self.breaker.record_failure(permit, pipe)
-                elif isinstance(exc, GenerationFailed):
-                    self.breaker.record_success(permit, pipe)  # Semantest answered: it is up
-                raise
+        # The slot goes back with the breaker's verdict, in one round trip.
+        slot = (self.semaphore.key, token)
+        try:
+            with metrics.semantest_request():
+                image = session.submit(request, on_progress=on_progress, should_cancel=should_cancel)
+        except SemantestError as exc:
+            # A dropped session counts once against the breaker's window, not once per
+            # request it carried: those are retried on another session at once.
+            one_fault = not isinstance(exc, SessionLost) or permit.probe or session.first_to_report_loss()
+            if exc.retryable and one_fault:
+                self.breaker.record_failure(permit, slot)
+            elif isinstance(exc, GenerationFailed):
+                self.breaker.record_success(permit, slot)  # Semantest answered: it is up
             else:
-                self.breaker.record_success(permit, pipe)
-                return image
-            finally:
-                self.semaphore.release(token, pipe)
-                pipe.execute()
+                self.semaphore.release(token)
+            raise
+        except BaseException:
+            self.semaphore.release(token)
+            raise
+        self.breaker.record_success(permit, slot)
+        return image
 
     # --- sessions and their slots -------------------------------------------------------
 
@@ -260,9 +261,10 @@ class SessionPool:
         """``closed``, ``open`` or ``half_open``: the fleet-wide breaker as it stands now."""
         return str(self.breaker.state()["state"])
 
-    def admission_wait(self) -> float:
-        """Seconds until the breaker would let a request through (0: now); asks, takes nothing."""
-        return self.breaker.wait_time()
+    def breaker_timing(self) -> tuple[float, float]:
+        """(cool-down, probe recheck) of the fleet-wide breaker: a worker's first step asks it,
+        in its own script, how long until a request would be let through."""
+        return self.breaker.cooldown, self.breaker.recheck
 
     def stats(self) -> dict[str, Any]:
         with self._cond:

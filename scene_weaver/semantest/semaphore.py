@@ -48,6 +48,9 @@ class GlobalSemaphore:
 
     def acquire(self, deadline: float, should_cancel: Callable[[], bool] = lambda: False) -> str:
         """A holder token, waiting until ``deadline`` (monotonic) at most: else ``slot_timeout``."""
+        token = self.try_acquire()
+        if token is not None:  # the usual case: a free slot at once, no retry machinery built
+            return token
 
         def attempt() -> str | None:
             token = self.try_acquire()

@@ -27,7 +27,7 @@ LOGIN = ("ops", "flower-password-for-tests")
 @pytest.fixture(scope="module")
 def flowered(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str]]:
     redis.Redis.from_url(redis_url).flushdb()
-    stack = Stack(redis_url, tmp_path_factory.mktemp("flower"))
+    stack = Stack(redis_url, tmp_path_factory.mktemp("flower"), TASK_EVENTS="1")
     port = free_port()
     flower = Proc("flower", roles.local(roles.flower("127.0.0.1", port)),
                   {**stack.env, "FLOWER_BASIC_AUTH": ":".join(LOGIN)})

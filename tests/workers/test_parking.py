@@ -93,8 +93,8 @@ class RivalTakesTheProbe:
     def circuit_state(self) -> str:
         return self.pool.circuit_state()
 
-    def admission_wait(self) -> float:
-        return self.pool.admission_wait()
+    def breaker_timing(self) -> tuple[float, float]:
+        return self.pool.breaker_timing()
 
 
 def test_turned_away_after_starting_gives_the_attempt_back(
