@@ -18,6 +18,7 @@ throughput is left once our code does real work for each job.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -38,6 +40,7 @@ from scene_weaver.jobs import JobStore  # noqa: E402
 from scene_weaver.models import Priority, Scene  # noqa: E402
 from scene_weaver.settings import Settings  # noqa: E402
 from scene_weaver.stack import EmbeddedRedis, free_port  # noqa: E402
+from scene_weaver.users import UserStore  # noqa: E402
 from workers.dispatch import enqueue_job, producer  # noqa: E402
 
 
@@ -111,10 +114,77 @@ def baseline(redis_url: str, tasks: int, workers: int = 1) -> tuple[float, float
             _stop(proc)
 
 
-def pipeline(redis_url: str, jobs: int, home: Path, workers: int = 1,
-             rss_jobs: int = 0) -> tuple[float, dict[str, float] | None]:
+API_CLIENTS = 8  # client threads submitting through the API, one kept-alive connection each
+
+
+def _scene_body(i: int) -> dict[str, object]:
+    return {"speaker": ["Iris", "Tomas"][i % 2], "dialogue": [f"Line {i}: is the sea awake?"],
+            "narration": f"Scene {i}: the lighthouse stairs at night."}
+
+
+def _submit_via_api(base: str, token: str, count: int) -> list[str]:
+    """``count`` scenes POSTed to ``/v1/process`` by API_CLIENTS threads; the job ids (every answer a 202)."""
+    host, port = base.removeprefix("http://").split(":")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    counter = iter(range(count))
+    lock = threading.Lock()
+    ids: list[str] = []
+    refused: list[str] = []
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            for i in iter(lambda: next(counter, None), None):
+                connection.request("POST", "/v1/process", body=json.dumps(_scene_body(i)), headers=headers)
+                response = connection.getresponse()
+                body = response.read()
+                with lock:
+                    if response.status == 202:  # noqa: PLR2004
+                        ids.append(json.loads(body)["job_id"])
+                    else:
+                        refused.append(f"{response.status} {body[:200]!r}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(API_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if refused:
+        raise RuntimeError(f"{len(refused)} submissions refused, e.g. {refused[0]}")
+    return ids
+
+
+def _serve_api(env: dict[str, str], client: redis.Redis) -> tuple[subprocess.Popen[bytes], str, str]:
+    """The API under gunicorn as bench_api runs it (limits out of the way), a user, and its token."""
+    from bench.bench_api import SECRET, _serve  # noqa: PLC0415 - bench_api imports this module
+
+    UserStore(client, rounds=4).add("bench", "bench-password-0123")
+    api_env = {**env, "SCENE_WEAVER_ENV": "development", "JWT_SECRET_KEY": SECRET,
+               "RATE_LIMIT_PROCESS": "1000000/minute", "RATE_LIMIT_LOGIN": "1000/minute"}
+    proc, base = _serve("api.wsgi:app", api_env, ROOT)
+    connection = http.client.HTTPConnection(*base.removeprefix("http://").split(":"), timeout=30)
+    try:
+        connection.request("POST", "/v1/auth/login", headers={"Content-Type": "application/json"},
+                           body=json.dumps({"username": "bench", "password": "bench-password-0123"}))
+        token = json.loads(connection.getresponse().read())["access_token"]
+    except BaseException:
+        _stop(proc)
+        raise
+    finally:
+        connection.close()
+    return proc, base, token
+
+
+def pipeline(redis_url: str, jobs: int, home: Path, workers: int = 1, *, rss_jobs: int = 0,
+             via_api: bool = True) -> tuple[float, dict[str, float] | None]:
     """Jobs per second through ``workers`` worker processes; with ``rss_jobs``, also the first
-    worker's RSS after 1,000 jobs and after ``rss_jobs`` (run in batches so Redis stays small)."""
+    worker's RSS after 1,000 jobs and after ``rss_jobs`` (run in batches so Redis stays small).
+
+    ``via_api``: every job is POSTed to the API (gunicorn, as ``scene-weaver up`` runs it) by
+    API_CLIENTS client threads while the workers run them: the whole pipeline. Else the jobs
+    are written and enqueued as the API does, from this process: the workers' share alone."""
     port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "SEMANTEST_URL": f"ws://127.0.0.1:{port}/ws",
            "SCENE_WEAVER_HOME": str(home), "IMAGE_STORE_DIR": str(home / "images"),
@@ -124,18 +194,21 @@ def pipeline(redis_url: str, jobs: int, home: Path, workers: int = 1,
     procs = [_start(_worker_args("workers.main") + ["--loglevel", "INFO", "-Q", ",".join(SCENE_QUEUES),
                                                     "-n", f"bench{i}@%h"], env, "ready.")
              for i in range(workers)]
+    api: subprocess.Popen[bytes] | None = None
     try:
         settings = Settings.from_env(env)
         client = redis.Redis.from_url(redis_url)
         store = JobStore(client)
         app = producer(settings)
+        if via_api:
+            api, base, token = _serve_api(env, client)
 
         def submit(count: int) -> list[str]:
+            if via_api:
+                return _submit_via_api(base, token, count)
             ids = []
             for i in range(count):
-                scene = Scene(speaker=["Iris", "Tomas"][i % 2], dialogue=[f"Line {i}: is the sea awake?"],
-                              narration=f"Scene {i}: the lighthouse stairs at night.")
-                job = store.create("bench", scene, priority=Priority.NORMAL)
+                job = store.create("bench", Scene.model_validate(_scene_body(i)), priority=Priority.NORMAL)
                 enqueue_job(app, job.job_id, Priority.NORMAL)
                 ids.append(job.job_id)
             return ids
@@ -161,25 +234,32 @@ def pipeline(redis_url: str, jobs: int, home: Path, workers: int = 1,
         cpu_ms = (_cpu_seconds(procs) - cpu) * 1000 / jobs
         if not rss_jobs:
             return rate, {"cpu_ms_per_job": round(cpu_ms, 3)}
-        done = 16 * workers + jobs
-        if done < RSS_FIRST_SAMPLE:
-            wait(submit(RSS_FIRST_SAMPLE - done))
-            done = RSS_FIRST_SAMPLE
-        rss_first = _rss_kib(procs[0].pid)
-        while done < rss_jobs:
-            step = min(2000, rss_jobs - done)
-            ids = submit(step)
-            wait(ids)
-            # Keep Redis small (it is not what is measured): drop the finished jobs' records and events.
-            client.delete(*[key for job_id in ids for key in (keys.job(job_id), keys.job_events(job_id))])
-            done += step
-        rss_last = _rss_kib(procs[0].pid)
-        return rate, {"rss_kib_after_1000": rss_first, "rss_kib_after_n": rss_last, "n": done,
-                      "growth": round(rss_last / rss_first - 1, 4)}
+        return rate, _rss_growth(procs[0], client, submit, wait, done=16 * workers + jobs, until=rss_jobs)
     finally:
         for proc in procs:
             _stop(proc)
         _stop(renderer)
+        if api is not None:
+            _stop(api)
+
+
+def _rss_growth(proc: subprocess.Popen[bytes], client: redis.Redis, submit: Callable[[int], list[str]],
+                wait: Callable[[list[str]], None], *, done: int, until: int) -> dict[str, float]:
+    """One worker's RSS after 1,000 jobs and after ``until`` (``done`` so far), run in steps so Redis stays small."""
+    if done < RSS_FIRST_SAMPLE:
+        wait(submit(RSS_FIRST_SAMPLE - done))
+        done = RSS_FIRST_SAMPLE
+    rss_first = _rss_kib(proc.pid)
+    while done < until:
+        step = min(2000, until - done)
+        ids = submit(step)
+        wait(ids)
+        # Keep Redis small (it is not what is measured): drop the finished jobs' records and events.
+        client.delete(*[key for job_id in ids for key in (keys.job(job_id), keys.job_events(job_id))])
+        done += step
+    rss_last = _rss_kib(proc.pid)
+    return {"rss_kib_after_1000": rss_first, "rss_kib_after_n": rss_last, "n": done,
+            "growth": round(rss_last / rss_first - 1, 4)}
 
 
 def main() -> None:
@@ -196,13 +276,19 @@ def main() -> None:
             flush()
             ours, extra = pipeline(server.url, args.jobs, Path(tmp) / f"home{workers}", workers)
             flush()
+            direct, direct_extra = pipeline(server.url, args.jobs, Path(tmp) / f"direct{workers}", workers,
+                                            via_api=False)
+            flush()
             print(json.dumps({"bench": "pipeline", "workers": workers,
                               "baseline_celery_noop_per_s": round(raw, 1), "pipeline_jobs_per_s": round(ours, 1),
                               "ratio": round(ours / raw, 3), "baseline_cpu_ms_per_task": round(raw_cpu, 3),
-                              **(extra or {}), "jobs": args.jobs,
+                              "worker_cpu_ms_per_job": (extra or {}).get("cpu_ms_per_job"),
+                              "enqueued_jobs_per_s": round(direct, 1), "enqueued_ratio": round(direct / raw, 3),
+                              "enqueued_worker_cpu_ms_per_job": (direct_extra or {}).get("cpu_ms_per_job"),
+                              "jobs": args.jobs,
                               "baseline_tasks": args.baseline_tasks}), flush=True)
         if args.rss_jobs:
-            _, rss = pipeline(server.url, 200, Path(tmp) / "home-rss", 1, rss_jobs=args.rss_jobs)
+            _, rss = pipeline(server.url, 200, Path(tmp) / "home-rss", 1, rss_jobs=args.rss_jobs, via_api=False)
             print(json.dumps({"bench": "worker_rss", **(rss or {})}), flush=True)
 
 

@@ -118,11 +118,14 @@ class _Run:
     ending: dict[str, Any] | None = None
 
 
-def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> Outcome:
+def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None, *,
+            seen: Callable[[Job], None] | None = None) -> Outcome:
     """Run one job to an outcome.
 
     Retryable Semantest errors propagate to the caller (see :func:`retry_later`); a job
     the open breaker turns away is parked and :class:`JobParked` says for how long.
+    ``seen`` is given the job's record as the run first read it (the task asks whether it is a
+    batch item without reading it again).
     """
     breaker = ctx.service.breaker_timing()
     begun = ctx.steps.begin(job_id, ctx.runner_id, lock_ttl=ctx.settings.job_time_limit, cooldown=breaker[0],
@@ -130,6 +133,8 @@ def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None) -> Outco
     if begun.verdict == "missing":
         log.warning("job %s does not exist; dropping the task", job_id)
         return Outcome.SKIPPED
+    if seen is not None and begun.job is not None:
+        seen(begun.job)
     if begun.verdict == "terminal":
         return Outcome.SKIPPED
     if begun.verdict == "busy":

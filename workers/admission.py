@@ -23,6 +23,7 @@ from celery.signals import worker_ready, worker_shutdown
 from scene_weaver import keys, redis_urls
 from scene_weaver.batches import Admission, BatchStore
 from scene_weaver.constants import SCENE_QUEUES
+from scene_weaver.jobs import Job
 from scene_weaver.settings import Settings
 
 from . import resources
@@ -56,15 +57,19 @@ def batch_completed(app: Celery, batches: BatchStore, batch_id: str) -> None:
     batch_ended(app, batches, batch_id)
 
 
-def after_job(app: Celery, job_id: str) -> None:
-    """A scene task ended: if its job is a batch item, refill the window and maybe send the batch's webhook."""
+def after_job(app: Celery, job_id: str, job: Job | None = None) -> None:
+    """A scene task ended: if its job is a batch item, refill the window and maybe send the batch's
+    webhook. ``job``: its record as the run read it (None: read whether it is a batch item)."""
     try:
         ctx = resources.context()
         client = ctx.store.client
-        raw = client.hget(keys.job(job_id), "batch_id")
-        if not raw:
+        if job is not None:
+            batch_id = job.batch_id
+        else:
+            raw = client.hget(keys.job(job_id), "batch_id")
+            batch_id = raw.decode() if isinstance(raw, bytes) else str(raw) if raw else None
+        if not batch_id:
             return
-        batch_id = raw.decode() if isinstance(raw, bytes) else str(raw)
         admit(app, _shared(client, ctx.settings), rounds=AFTER_JOB_ROUNDS)
         batch_completed(app, BatchStore(client), batch_id)
     except redis.RedisError as exc:  # the sweep admits what this missed

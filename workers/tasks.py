@@ -5,6 +5,7 @@ retries: a job parked by the open breaker (no attempt spent) or a retryable fail
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -12,6 +13,7 @@ from celery import Task, shared_task
 from celery.worker.request import Request
 
 from scene_weaver.errors import JobParked, SemantestError
+from scene_weaver.jobs import Job
 from scene_weaver.pipeline import Outcome, retry_later, run_job
 
 from . import admission, resources
@@ -42,16 +44,17 @@ class BrokerLossTolerantRequest(Request):
 
 @shared_task(bind=True, name=PROCESS_SCENE, max_retries=None, acks_late=True, Request=BrokerLossTolerantRequest)
 def process_scene(self: Task, job_id: str) -> Outcome:
+    found: list[Job] = []  # the job's record as the run read it: is it a batch item?
     try:
-        return _process(self, job_id)
+        return _process(self, job_id, found.append)
     finally:
-        admission.after_job(self.app, job_id)  # a batch item's slot in the window may be free
+        admission.after_job(self.app, job_id, found[0] if found else None)  # its slot in the window may be free
 
 
-def _process(self: Task, job_id: str) -> Outcome:
+def _process(self: Task, job_id: str, seen: Callable[[Job], None]) -> Outcome:
     ctx = resources.context()
     try:
-        outcome = run_job(ctx, job_id, notify=notifier(ctx))
+        outcome = run_job(ctx, job_id, notify=notifier(ctx), seen=seen)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         # Redis went away mid-run: the job is not done. Run it again (if this retry cannot be
         # published either, the job is still recorded as dispatched and the reconciler sends it).
