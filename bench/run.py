@@ -49,7 +49,12 @@ STEPS: list[list[str]] = [
 
 # The headline figures, each with what it means (the Markdown summary prints both).
 FIGURES: dict[str, str] = {
-    "throughput_ratio": "pipeline jobs/s over raw Celery no-op tasks/s, 1 worker process (target >= 0.5)",
+    "throughput_ratio": "jobs/s through the whole pipeline (POST /v1/process on gunicorn, worker, renderer at 0 "
+                        "latency, succeeded) over raw Celery no-op tasks/s, 1 worker process (target >= 0.5)",
+    "enqueued_throughput_ratio": "the same with the jobs written and enqueued from the benchmark, as the API does "
+                                 "(the workers' share alone), 1 worker process",
+    "worker_cpu_ratio": "raw Celery's worker CPU per no-op task over our worker's CPU per job, 1 worker process "
+                        "(steadier than the rates on a busy machine)",
     "api_p99_ratio": "p99 of POST /v1/process over a bare Flask endpoint, same gunicorn (target <= 2)",
     "pool_utilisation_16": "Semantest pool jobs/s over the ideal S/L, S = 16 (target >= 0.9)",
     "pool_utilisation_64": "Semantest pool jobs/s over the ideal S/L, S = 64 (target >= 0.9)",
@@ -88,6 +93,10 @@ def headline(records: list[dict[str, Any]], failures: list[str]) -> dict[str, An
         kind = record.get("bench")
         if kind == "pipeline" and record.get("workers", 1) == 1:
             figures["throughput_ratio"] = record["ratio"]
+            figures["enqueued_throughput_ratio"] = record.get("enqueued_ratio")
+            if record.get("enqueued_worker_cpu_ms_per_job"):
+                figures["worker_cpu_ratio"] = round(
+                    record["baseline_cpu_ms_per_task"] / record["enqueued_worker_cpu_ms_per_job"], 3)
         elif kind == "pool" and record.get("S") in (16, 64):
             figures[f"pool_utilisation_{record['S']}"] = record["ratio"]
         elif kind == "worker_rss":
@@ -113,8 +122,9 @@ def summary(result: dict[str, Any]) -> str:
     rows = [f"| `{name}` | {'null' if figures[name] is None else figures[name]} | {meaning} |"
             for name, meaning in FIGURES.items()]
     pipeline = [r for r in result["records"] if r.get("bench") == "pipeline"]
-    scaling = [f"| {r['workers']} | {r['pipeline_jobs_per_s']} | {r['baseline_celery_noop_per_s']} | {r['ratio']} |"
-               for r in pipeline]
+    scaling = [f"| {r['workers']} | {r['pipeline_jobs_per_s']} | {r.get('enqueued_jobs_per_s')} | "
+               f"{r['baseline_celery_noop_per_s']} | {r['ratio']} | {r.get('enqueued_ratio')} | "
+               f"{r.get('enqueued_worker_cpu_ms_per_job')} | {r.get('baseline_cpu_ms_per_task')} |" for r in pipeline]
     parts = [
         f"# Benchmark figures, {result['finished_at']}",
         "",
@@ -129,7 +139,8 @@ def summary(result: dict[str, Any]) -> str:
     ]
     if scaling:
         parts += ["## Throughput against worker processes", "",
-                  "| workers | pipeline jobs/s | raw Celery tasks/s | ratio |", "|---|---|---|---|", *scaling, ""]
+                  "| workers | through the API, jobs/s | enqueued, jobs/s | raw Celery tasks/s | ratio | enqueued ratio "
+                  "| our worker CPU ms/job | raw Celery CPU ms/task |", "|---|---|---|---|---|---|---|---|", *scaling, ""]
     if figures["notes"]:
         parts += ["## Notes", "", *[f"- {note}" for note in figures["notes"]], ""]
     return "\n".join(parts)
