@@ -16,20 +16,26 @@ import uuid
 
 import redis
 
-__all__ = ["LeasedSlots", "holder_of"]
+__all__ = ["LEASE_FUNCTION", "LeasedSlots", "holder_of", "new_token"]
 
 _HOLDER_SEP = "/"  # a token is "<holder>/<random>"; runner ids (host:pid:nonce) hold no "/"
 
-_ACQUIRE = """
-local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
-  redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
-  return 1
+# Take a slot of ``key`` for ``token`` when fewer than ``limit`` leases are live: 1, else 0. A
+# function, so a worker's prepare step (scene_weaver.run_steps) takes a Semantest slot in its script.
+LEASE_FUNCTION = """
+local function lease_slot(key, limit, lease, token)
+  local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) < tonumber(limit) then
+    redis.call('ZADD', key, now + tonumber(lease), token)
+    redis.call('EXPIRE', key, math.ceil(tonumber(lease)) + 1)
+    return 1
+  end
+  return 0
 end
-return 0
 """
+
+_ACQUIRE = LEASE_FUNCTION + "return lease_slot(KEYS[1], ARGV[1], ARGV[2], ARGV[3])\n"
 
 
 class LeasedSlots:
@@ -42,7 +48,7 @@ class LeasedSlots:
 
         ``holder``: the runner id of the process taking the slot ("" for none: only the lease frees it).
         """
-        token = f"{holder}{_HOLDER_SEP}{uuid.uuid4().hex}" if holder else uuid.uuid4().hex
+        token = new_token(holder)
         if int(self._acquire(keys=[key], args=[limit, lease, token])):
             return token
         return None
@@ -60,6 +66,11 @@ class LeasedSlots:
 
     def holders(self, key: str) -> int:
         return int(self.redis.zcard(key))
+
+
+def new_token(holder: str = "") -> str:
+    """A slot's token, naming its holder when there is one."""
+    return f"{holder}{_HOLDER_SEP}{uuid.uuid4().hex}" if holder else uuid.uuid4().hex
 
 
 def holder_of(token: str) -> str:

@@ -29,7 +29,7 @@ from .result_cache import Claim, ResultCache, generation_key, scene_key
 from .result_cache import entry as result_entry
 from .run_steps import Begun, Prepared, RunSteps
 from .runtime_config import config_from_stored
-from .semantest import GeneratedImage, GenerationRequest
+from .semantest import GeneratedImage, GenerationRequest, ServiceTerms
 from .settings import Settings
 
 __all__ = ["ImageService", "JobContext", "Notify", "Outcome", "run_job", "retry_later", "give_up"]
@@ -42,11 +42,11 @@ CANCEL_CHECK_INTERVAL = 0.25
 
 class ImageService(Protocol):
     def generate(self, request: GenerationRequest, *, on_progress: Any = ...,
-                 should_cancel: Any = ...) -> GeneratedImage: ...
+                 should_cancel: Any = ..., slot: str | None = ...) -> GeneratedImage: ...
 
     def circuit_state(self) -> str: ...
 
-    def breaker_timing(self) -> tuple[float, float]: ...
+    def terms(self) -> ServiceTerms: ...
 
 
 @dataclass
@@ -127,9 +127,9 @@ def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None, *,
     ``seen`` is given the job's record as the run first read it (the task asks whether it is a
     batch item without reading it again).
     """
-    breaker = ctx.service.breaker_timing()
-    begun = ctx.steps.begin(job_id, ctx.runner_id, lock_ttl=ctx.settings.job_time_limit, cooldown=breaker[0],
-                            recheck=breaker[1], now_iso=utc_now_iso())
+    terms = ctx.service.terms()
+    begun = ctx.steps.begin(job_id, ctx.runner_id, lock_ttl=ctx.settings.job_time_limit, cooldown=terms.cooldown,
+                            recheck=terms.recheck, now_iso=utc_now_iso())
     if begun.verdict == "missing":
         log.warning("job %s does not exist; dropping the task", job_id)
         return Outcome.SKIPPED
@@ -192,7 +192,7 @@ def _run_locked(  # noqa: PLR0911 - one return per way a run ends
         prompt_ttl=ctx.prompts.ttl, prompt_counter=PROMPT_HITS if prompt_hit else PROMPT_MISSES,
         prompt={"text": prompt.text, "negative": prompt.negative, "style": prompt.style},
         scene_key=scene_key(job.scene, job.options, config), generation=generation, result_ttl=ctx.results.ttl,
-        force=force, flight_token=token, flight_lease=ctx.results.lease)
+        force=force, flight_token=token, flight_lease=ctx.results.lease, terms=ctx.service.terms())
     if prepared.verdict == "cancel":
         store.cancel(job_id)
         return Outcome.CANCELED
@@ -207,7 +207,7 @@ def _run_locked(  # noqa: PLR0911 - one return per way a run ends
         store.succeed(job_id, claim.shared)
         return Outcome.SUCCEEDED
     try:
-        return _draw(ctx, run, request, claim, generation=generation, emit=emit)
+        return _draw(ctx, run, request, claim, generation=generation, emit=emit, slot=prepared.slot)
     finally:
         if claim.flight is not None:
             claim.flight.end()
@@ -233,8 +233,9 @@ def _claim(ctx: JobContext, job_id: str, prepared: Prepared, *, generation: str,
 
 
 def _draw(ctx: JobContext, run: _Run, request: GenerationRequest, claim: Claim, *, generation: str,
-          emit: Callable[[str, dict[str, Any]], None]) -> Outcome:
-    """Ask Semantest for the picture, store it and share it with identical generations."""
+          emit: Callable[[str, dict[str, Any]], None], slot: str | None) -> Outcome:
+    """Ask Semantest for the picture (``slot``: taken for it by the prepare step), store it and
+    share it with identical generations."""
     store, job_id = ctx.store, run.job.job_id
     # The generating event says progress 0: the first progress write waits one interval.
     last_report = [time.monotonic()]
@@ -257,7 +258,7 @@ def _draw(ctx: JobContext, run: _Run, request: GenerationRequest, claim: Claim, 
                 claim.flight.renew()
             return canceled()
 
-        image = ctx.service.generate(request, on_progress=on_progress, should_cancel=should_cancel)
+        image = ctx.service.generate(request, on_progress=on_progress, should_cancel=should_cancel, slot=slot)
     except JobCanceled:
         store.cancel(job_id)
         return Outcome.CANCELED

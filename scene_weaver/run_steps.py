@@ -10,7 +10,8 @@ the very same changes, atomically:
   runtime config (``PUT /config`` applies from the next job on, with no round trip of its own).
 - :meth:`RunSteps.prepare`: store a newly woven prompt and count the prompt cache's hit or
   miss; check the cancel marker; mark it ``generating``; remember which generation the scene
-  wove to; look the generation up in the result cache, else take its flight.
+  wove to; look the generation up in the result cache, else take its flight and, while the
+  breaker is closed, the request's fleet-wide Semantest slot.
 - :meth:`RunSteps.finish`: store the result in the result cache and count the miss; mark the
   job ``succeeded``; end the flight and release the run lock.
 
@@ -30,7 +31,9 @@ import redis
 
 from . import keys
 from .jobs import EVENT_STREAM_MAXLEN, SEMANTEST_DUPLICATES_COUNTER, TRANSITION_FUNCTION, Job
+from .leases import LEASE_FUNCTION, new_token
 from .redis_text import decode, decode_hash
+from .semantest import ServiceTerms
 from .semantest.breaker import NOW, WAIT_OF
 
 __all__ = ["Begun", "Prepared", "RunSteps"]
@@ -57,10 +60,19 @@ return {'run', raw, '0', tostring(started[1]), redis.call('HGETALL', KEYS[9])}
 """
 
 # KEYS: job, events, admission set, dispatched index, cancel marker, prompt cache entry,
-# counters, scene entry, result cache entry, flight. ARGV: woven prompt ('' when it came from
-# the cache), its ttl, the prompt counter's field, stream maxlen, the job's prompt field (json),
-# generation key, result ttl, force ('1'), flight token, flight lease (ms).
-_PREPARE = TRANSITION_FUNCTION + """
+# counters, scene entry, result cache entry, flight, breaker, Semantest slots. ARGV: woven
+# prompt ('' when it came from the cache), its ttl, the prompt counter's field, stream maxlen,
+# the job's prompt field (json), generation key, result ttl, force ('1'), flight token, flight
+# lease (ms), slot limit, slot lease (s), slot token.
+_PREPARE = TRANSITION_FUNCTION + LEASE_FUNCTION + """
+-- The job will draw: take its Semantest slot now if the breaker is closed (else the pool asks).
+local function drawing(verdict)
+  if (redis.call('HGET', KEYS[11], 'state') or 'closed') == 'closed'
+      and lease_slot(KEYS[12], ARGV[11], ARGV[12], ARGV[13]) == 1 then
+    return {verdict, '1'}
+  end
+  return {verdict, '0'}
+end
 if ARGV[1] ~= '' then redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[2]) end
 redis.call('HINCRBY', KEYS[7], ARGV[3], 1)
 if redis.call('EXISTS', KEYS[5]) == 1 then return {'cancel'} end
@@ -72,8 +84,8 @@ if ARGV[8] ~= '1' then
   local cached = redis.call('GET', KEYS[9])
   if cached then return {'cached', cached} end
 end
-if redis.call('SET', KEYS[10], ARGV[9], 'NX', 'PX', ARGV[10]) then return {'flight'} end
-if ARGV[8] == '1' then return {'draw'} end
+if redis.call('SET', KEYS[10], ARGV[9], 'NX', 'PX', ARGV[10]) then return drawing('flight') end
+if ARGV[8] == '1' then return drawing('draw') end
 return {'taken'}
 """
 
@@ -117,11 +129,14 @@ class Prepared:
     ``verdict``: ``cancel`` (a cancel was asked for), ``ended`` (the job ended meanwhile),
     ``cached`` (``cached`` holds the result cache's raw entry), ``flight`` (this run holds the
     generation's flight), ``draw`` (forced, the flight is someone else's: draw without it) or
-    ``taken`` (another job is drawing the same generation).
+    ``taken`` (another job is drawing the same generation). ``slot``: with ``flight`` and
+    ``draw``, the Semantest slot taken for the request (None: the breaker was not closed or no
+    slot was free, and the pool asks itself).
     """
 
     verdict: str
     cached: bytes | str | None = None
+    slot: str | None = None
 
 
 class RunSteps:
@@ -154,15 +169,20 @@ class RunSteps:
 
     def prepare(self, job_id: str, *, prompt_key: str, woven: str | None, prompt_ttl: int, prompt_counter: str,
                 prompt: dict[str, Any], scene_key: str, generation: str, result_ttl: int, force: bool,
-                flight_token: str, flight_lease: float) -> Prepared:
+                flight_token: str, flight_lease: float, terms: ServiceTerms) -> Prepared:
         """``woven``: the prompt to store in the prompt cache (None: it came from there)."""
+        slot = new_token(terms.slot_holder)
         reply: Any = self._prepare(
             keys=[*self._job_keys(job_id), keys.job_cancel(job_id), prompt_key, keys.counters(),
-                  keys.result_scene(scene_key), keys.result_cache(generation), keys.result_flight(generation)],
+                  keys.result_scene(scene_key), keys.result_cache(generation), keys.result_flight(generation),
+                  keys.breaker(), terms.slot_key],
             args=[woven or "", prompt_ttl, prompt_counter, EVENT_STREAM_MAXLEN, _compact(prompt), generation,
-                  result_ttl, "1" if force else "0", flight_token, max(1, int(flight_lease * 1000))])
+                  result_ttl, "1" if force else "0", flight_token, max(1, int(flight_lease * 1000)),
+                  terms.slot_limit, terms.slot_lease, slot])
         verdict = decode(reply[0])
-        return Prepared(verdict, reply[1] if verdict == "cached" else None)
+        if verdict == "cached":
+            return Prepared(verdict, cached=reply[1])
+        return Prepared(verdict, slot=slot if len(reply) > 1 and decode(reply[1]) == "1" else None)
 
     def finish(self, job_id: str, runner_id: str, *, generation: str, entry: str, result_ttl: int,
                result_counter: str, result: dict[str, Any], finished_at: str, flight_token: str) -> bool:

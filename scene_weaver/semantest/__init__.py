@@ -3,7 +3,7 @@
 from .breaker import CircuitBreaker, Permit
 from .events_session import EventsSession
 from .models import GeneratedImage, GenerationRequest
-from .pool import SessionPool
+from .pool import ServiceTerms, SessionPool
 from .semaphore import GlobalSemaphore
 from .session import BaseSession
 from .weaver_session import WeaverSession
@@ -11,6 +11,7 @@ from .weaver_session import WeaverSession
 __all__ = [
     "GenerationRequest",
     "GeneratedImage",
+    "ServiceTerms",
     "SessionPool",
     "CircuitBreaker",
     "Permit",

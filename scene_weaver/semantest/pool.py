@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -30,7 +31,7 @@ from .semaphore import GlobalSemaphore
 from .session import CANCEL_POLL, BaseSession, ProgressCallback
 from .weaver_session import WeaverSession
 
-__all__ = ["SessionPool", "CONNECT_ATTEMPTS_COUNTER"]
+__all__ = ["SessionPool", "ServiceTerms", "CONNECT_ATTEMPTS_COUNTER"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,20 @@ _SESSION_TYPES: dict[str, type[BaseSession]] = {
     WeaverSession.dialect: WeaverSession,
     EventsSession.dialect: EventsSession,
 }
+
+
+@dataclass(frozen=True)
+class ServiceTerms:
+    """The fleet-wide breaker's timing and in-flight slots, as a worker's scripts use them
+    (scene_weaver.run_steps): the breaker's cool-down and probe recheck (s), and the slots'
+    sorted set, limit, lease (s) and holder (this process's runner id)."""
+
+    cooldown: float
+    recheck: float
+    slot_key: str
+    slot_limit: int
+    slot_lease: float
+    slot_holder: str
 
 
 def _ignore_progress(progress: int, stage: str) -> None:
@@ -95,16 +110,22 @@ class SessionPool:
         *,
         on_progress: ProgressCallback = _ignore_progress,
         should_cancel: Callable[[], bool] = _never,
+        slot: str | None = None,
     ) -> GeneratedImage:
-        if should_cancel():
-            raise JobCanceled(f"request {request.request_id} canceled before sending")
-        self._start_publisher()
+        """``slot``: a fleet-wide in-flight slot already taken for this request, while the breaker
+        was closed (a worker's prepare step takes it in its own script, see :meth:`terms`): the
+        first attempt sends on it without asking the breaker and the semaphore again. It is
+        given back however the call ends."""
+        reserved = [slot] if slot is not None else []
         try:
-            return self._attempt(request, on_progress, should_cancel)
+            if should_cancel():
+                raise JobCanceled(f"request {request.request_id} canceled before sending")
+            self._start_publisher()
+            return self._attempt(request, on_progress, should_cancel, reserved)
         except SessionLost as lost:
             log.warning("request %s lost its session (%s); retrying once", request.request_id, lost.message)
             try:
-                return self._attempt(request, on_progress, should_cancel)
+                return self._attempt(request, on_progress, should_cancel, [])
             except CircuitOpen as circuit:
                 # The request was sent once: this was a real attempt, lost with its session.
                 raise lost from circuit
@@ -117,18 +138,24 @@ class SessionPool:
                     f"request {request.request_id} lost its session and the retry failed: {again.message}",
                     details={"first": lost.message, "retry": again.code},
                 ) from again
+        finally:
+            if reserved:  # never sent on: give it back
+                self.semaphore.release(reserved.pop())
 
     def _attempt(
-        self, request: GenerationRequest, on_progress: ProgressCallback, should_cancel: Callable[[], bool]
+        self, request: GenerationRequest, on_progress: ProgressCallback, should_cancel: Callable[[], bool],
+        reserved: list[str],
     ) -> GeneratedImage:
-        permit = self.breaker.acquire()
+        """One try; ``reserved`` holds a slot taken beforehand (then the breaker was closed: the
+        permit is an ordinary one), handed to the send, which gives it back with its verdict."""
+        permit = Permit() if reserved else self.breaker.acquire()
         deadline = time.monotonic() + self.settings.semantest_slot_wait
         try:
             session = self._checkout(deadline, should_cancel)
             try:
                 self._ensure_connected(session, permit)
                 return self._send_on(session, request, on_progress=on_progress, should_cancel=should_cancel,
-                                     permit=permit, deadline=deadline)
+                                     permit=permit, deadline=deadline, slot=reserved.pop() if reserved else None)
             finally:
                 self._checkin(session)
         except SemantestError as exc:
@@ -150,10 +177,11 @@ class SessionPool:
         should_cancel: Callable[[], bool],
         permit: Permit,
         deadline: float,
+        slot: str | None,
     ) -> GeneratedImage:
-        token = self.semaphore.acquire(deadline, should_cancel)
+        token = slot if slot is not None else self.semaphore.acquire(deadline, should_cancel)
         # The slot goes back with the breaker's verdict, in one round trip.
-        slot = (self.semaphore.key, token)
+        held = (self.semaphore.key, token)
         try:
             with metrics.semantest_request():
                 image = session.submit(request, on_progress=on_progress, should_cancel=should_cancel)
@@ -162,16 +190,16 @@ class SessionPool:
             # request it carried: those are retried on another session at once.
             one_fault = not isinstance(exc, SessionLost) or permit.probe or session.first_to_report_loss()
             if exc.retryable and one_fault:
-                self.breaker.record_failure(permit, slot)
+                self.breaker.record_failure(permit, held)
             elif isinstance(exc, GenerationFailed):
-                self.breaker.record_success(permit, slot)  # Semantest answered: it is up
+                self.breaker.record_success(permit, held)  # Semantest answered: it is up
             else:
                 self.semaphore.release(token)
             raise
         except BaseException:
             self.semaphore.release(token)
             raise
-        self.breaker.record_success(permit, slot)
+        self.breaker.record_success(permit, held)
         return image
 
     # --- sessions and their slots -------------------------------------------------------
@@ -261,10 +289,11 @@ class SessionPool:
         """``closed``, ``open`` or ``half_open``: the fleet-wide breaker as it stands now."""
         return str(self.breaker.state()["state"])
 
-    def breaker_timing(self) -> tuple[float, float]:
-        """(cool-down, probe recheck) of the fleet-wide breaker: a worker's first step asks it,
-        in its own script, how long until a request would be let through."""
-        return self.breaker.cooldown, self.breaker.recheck
+    def terms(self) -> ServiceTerms:
+        """What a worker's steps need to ask the breaker and take a slot in their own scripts."""
+        return ServiceTerms(cooldown=self.breaker.cooldown, recheck=self.breaker.recheck,
+                            slot_key=self.semaphore.key, slot_limit=self.semaphore.limit,
+                            slot_lease=self.semaphore.hold_ttl, slot_holder=self.semaphore.owner)
 
     def stats(self) -> dict[str, Any]:
         with self._cond:

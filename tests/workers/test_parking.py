@@ -15,7 +15,14 @@ from scene_weaver.errors import GenerationFailed, JobParked
 from scene_weaver.models import JobStatus, Scene
 from scene_weaver.pipeline import JobContext, Outcome, retry_later, run_job
 from scene_weaver.retries import seconds_since_start
-from scene_weaver.semantest import CircuitBreaker, GeneratedImage, GenerationRequest, Permit, SessionPool
+from scene_weaver.semantest import (
+    CircuitBreaker,
+    GeneratedImage,
+    GenerationRequest,
+    Permit,
+    ServiceTerms,
+    SessionPool,
+)
 from tests.support.renderer import RendererProcess
 from tests.support.semantest import RendererFactory
 from tests.support.waiting import wait_until
@@ -93,8 +100,8 @@ class RivalTakesTheProbe:
     def circuit_state(self) -> str:
         return self.pool.circuit_state()
 
-    def breaker_timing(self) -> tuple[float, float]:
-        return self.pool.breaker_timing()
+    def terms(self) -> ServiceTerms:
+        return self.pool.terms()
 
 
 def test_turned_away_after_starting_gives_the_attempt_back(
