@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from .processes import wait_until
 from .stack import Stack
 
 __all__ = ["FAST_RETRIES", "Measures", "OutageRun", "StackFactory", "assert_outage_absorbed", "breaker_record",
-           "completions", "connect_attempts", "count_finished", "event_types", "headers_for", "measure", "probes",
+           "completions", "connect_attempts", "count_finished", "event_types", "follow", "headers_for", "measure", "probes",
            "run_outage", "stacks", "submit", "timed_events", "wait_all"]
 
 # Short cool-downs and backoffs so a fault run takes seconds; the breaker's verdicts
@@ -86,21 +86,29 @@ def statuses(stack: Stack, headers: dict[str, str], job_ids: list[str]) -> dict[
             for job_id in job_ids}
 
 
-def wait_all(stack: Stack, headers: dict[str, str], job_ids: list[str], timeout: float) -> list[dict[str, Any]]:
-    """Every job once it is finished (polled through the API), in submission order."""
+def follow(stack: Stack, headers: dict[str, str], job_ids: list[str], timeout: float) -> list[dict[str, Any]]:
+    """Every job as the API last showed it, in submission order, once all are finished or after
+    ``timeout`` s (then some are not finished: the caller counts them as lost)."""
     pending = set(job_ids)
     jobs: dict[str, dict[str, Any]] = {}
 
     def all_finished() -> bool:
         jobs.update(statuses(stack, headers, sorted(pending)))
-        pending.difference_update({job_id for job_id in pending if jobs[job_id]["status"] in TERMINAL})
+        pending.difference_update({job_id for job_id in pending if jobs[job_id].get("status") in TERMINAL})
         return not pending
 
-    try:
+    with suppress(TimeoutError):
         wait_until(all_finished, timeout, interval=0.3, what="every job to finish")
-    except TimeoutError:
-        raise AssertionError(f"{len(pending)} jobs unfinished: {Counter(jobs[j]['status'] for j in pending)}") from None
-    return [jobs[j] for j in job_ids]
+    return [{"job_id": job_id, **jobs[job_id]} for job_id in job_ids]
+
+
+def wait_all(stack: Stack, headers: dict[str, str], job_ids: list[str], timeout: float) -> list[dict[str, Any]]:
+    """Every job once it is finished (polled through the API), in submission order."""
+    jobs = follow(stack, headers, job_ids, timeout)
+    pending = [job for job in jobs if job.get("status") not in TERMINAL]
+    if pending:
+        raise AssertionError(f"{len(pending)} jobs unfinished: {Counter(job.get('status') for job in pending)}")
+    return jobs
 
 
 def count_finished(stack: Stack, headers: dict[str, str], job_ids: list[str]) -> int:
@@ -157,10 +165,10 @@ class Measures:
 def measure(redis_url: str, jobs: list[dict[str, Any]], seconds: float, **extra: Any) -> Measures:
     return Measures(
         total=len(jobs),
-        succeeded=sum(job["status"] == "succeeded" for job in jobs),
-        attempts=dict(Counter(job["attempts"] for job in jobs)),
+        succeeded=sum(job.get("status") == "succeeded" for job in jobs),
+        attempts=dict(Counter(job.get("attempts", 0) for job in jobs)),
         waits=dict(Counter(event_types(redis_url, job["job_id"]).count("waiting_for_semantest") for job in jobs)),
-        retry_codes=dict(Counter(retry["code"] for job in jobs for retry in job["retries"])),
+        retry_codes=dict(Counter(retry["code"] for job in jobs for retry in job.get("retries", []))),
         seconds=seconds,
         extra=extra,
     )
@@ -202,7 +210,7 @@ def run_outage(make: StackFactory, redis_url: str, *, outage: float, jobs: int, 
     probes_during, attempts_during = probes(redis_url) - probes_before, connect_attempts(redis_url) - attempts_before
     down.kill()
     stack.start_renderer("--latency", "0.5")  # back on the same port
-    finished = wait_all(stack, headers, job_ids, timeout=outage + 120)
+    finished = follow(stack, headers, job_ids, timeout=outage + 120)  # the unfinished are counted, not raised
     measures = measure(redis_url, finished, time.monotonic() - started, outage=outage,
                        connections_during_outage=connections, pool_attempts_during_outage=attempts_during,
                        probes_during_outage=probes_during)
