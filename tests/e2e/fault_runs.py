@@ -68,9 +68,10 @@ def headers_for(stack: Stack) -> dict[str, str]:
     return {"Authorization": f"Bearer {stack.login()}"}
 
 
-def submit(stack: Stack, headers: dict[str, str], count: int, size: int = 96) -> list[str]:
+def submit(stack: Stack, headers: dict[str, str], count: int, size: int = 96, start: int = 0) -> list[str]:
+    """``count`` jobs, scenes ``start`` to ``start + count - 1`` (each scene's text its own: no cache hit)."""
     job_ids = []
-    for i in range(count):
+    for i in range(start, start + count):
         response = requests.post(f"{stack.base}/v1/process", headers=headers, timeout=10, json={
             "speaker": ["Iris", "Tomas", "Architect"][i % 3],
             "dialogue": f"Line number {i}: is the sea awake tonight?",
@@ -186,9 +187,11 @@ class OutageRun:
 
 def run_outage(make: StackFactory, redis_url: str, *, outage: float, jobs: int, workers: int = 2,
                threads: int = 4) -> OutageRun:
-    """A healthy renderer, ``jobs`` jobs, then an outage of ``outage`` seconds mid-run, then the renderer back.
+    """A healthy renderer, ``jobs`` jobs, an outage of ``outage`` seconds mid-run, then the renderer back.
 
-    During the outage the port is held by the renderer in ``--overload`` mode: a service
+    A third of the jobs is submitted first; the outage begins once the first of them are done
+    (others are running then), and the rest is submitted while it lasts, so jobs are always
+    left to park however fast the first ones went. During the outage the port is held by the renderer in ``--overload`` mode: a service
     that is up but takes no session (every WebSocket is closed with 1013 at once), so the
     renderer itself counts every connection attempt the fleet makes while it is down.
     """
@@ -199,13 +202,15 @@ def run_outage(make: StackFactory, redis_url: str, *, outage: float, jobs: int, 
     stack.start_api()
     headers = headers_for(stack)
     started = time.monotonic()
-    job_ids = submit(stack, headers, jobs)
-    wait_until(lambda: count_finished(stack, headers, job_ids) >= min(5, jobs), 60, 0.2, "the first jobs done")
+    job_ids = submit(stack, headers, max(5, jobs // 3))
+    wait_until(lambda: count_finished(stack, headers, job_ids) >= 5, 60, 0.2, "the first jobs done")
     assert stack.renderer is not None
     stack.renderer.kill()  # the outage begins: sessions die with their requests in flight
     down = stack.start_renderer("--overload")
+    began = time.monotonic()
     probes_before, attempts_before = probes(redis_url), connect_attempts(redis_url)
-    time.sleep(outage)  # the outage's length is the scenario itself, not a wait for some condition
+    job_ids += submit(stack, headers, jobs - len(job_ids), start=len(job_ids))
+    time.sleep(max(0.0, outage - (time.monotonic() - began)))  # the outage's length is the scenario itself
     connections = down.stats()["connections"]
     probes_during, attempts_during = probes(redis_url) - probes_before, connect_attempts(redis_url) - attempts_before
     down.kill()
