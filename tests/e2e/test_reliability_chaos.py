@@ -31,6 +31,7 @@ def test_worker_kills(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     report(capsys, "worker-kills", counts, kills=run.faults, worker_restarts=run.worker_restarts,
            seconds=round(run.seconds, 1), tail_after_last_submission=run.extra["tail"],
            attempts_per_job=run.extra["attempts"], renderer=run.extra["renderer"],
+           semantest_requests_beyond_one_a_job=run.extra["renderer"]["requests"] - counts.succeeded,
            pictures_drawn_beyond_one_a_job=drawn - counts.succeeded,
            reliability=run.extra["reliability"], problems=run.problems)
     assert_clean(counts)
