@@ -42,9 +42,11 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not e2e and not redis_server"
 
 # Long load and fault runs against real workers and the renderer (a minute or more each), kept
-# out of `make test`; they print what they measured.
+# out of `make test`. Each scenario prints one line, `chaos <scenario>: accepted=N succeeded=N
+# failed=N lost=N duplicated=N`, before it asserts; the target fails (pytest's exit code) when a
+# scenario loses or duplicates anything or fails otherwise. docs/RELIABILITY.md, "make chaos".
 chaos: install
-	$(BIN)/python -m pytest -m chaos -s tests/e2e
+	$(BIN)/python -m pytest -m chaos -s --durations=0 --durations-min=1 tests/e2e
 
 lint: install
 	$(BIN)/ruff check scene_weaver workers api tests bench

@@ -23,7 +23,8 @@ import requests
 from scene_weaver import keys
 from scene_weaver.stack import EmbeddedRedis
 
-from .fault_runs import FAST_RETRIES, completions, count_finished, headers_for, wait_all
+from .chaos_summary import Tally, completed_counts, tally
+from .fault_runs import FAST_RETRIES, count_finished, follow, headers_for
 from .processes import Proc, wait_until
 from .stack import Stack
 
@@ -44,21 +45,42 @@ def counters(redis_url: str) -> dict[str, int]:
     return {name: int(value) for name, value in raw.items() if name.startswith(("reconciler_", "semantest_possible"))}
 
 
+def fleet_counts(stack: Stack, headers: dict[str, str]) -> dict[str, Any]:
+    """What the renderer drew (``/stats``) and the API's ``reliability`` counters (``/v1/stats``),
+    read once at the end of a run: a picture drawn twice is a Semantest request sent twice."""
+    found: dict[str, Any] = {}
+    if stack.renderer is not None:
+        drawn = stack.renderer.stats()
+        found["renderer"] = {name: drawn[name] for name in ("requests", "generated", "failed", "connections")}
+    response = requests.get(f"{stack.base}/v1/stats", headers=headers, timeout=30)
+    found["reliability"] = response.json().get("reliability") if response.ok else f"HTTP {response.status_code}"
+    return found
+
+
 @dataclass
 class CrashRun:
     accepted: list[str]
-    jobs: list[dict[str, Any]]
+    jobs: list[dict[str, Any]]  # each accepted job as the API last showed it (unfinished ones too)
     seconds: float
     faults: int
     worker_restarts: int
     extra: dict[str, Any] = field(default_factory=dict)
+    completed: dict[str, int] = field(default_factory=dict)  # ``completed`` events per accepted job
+    problems: list[str] = field(default_factory=list)  # what went wrong besides the jobs' outcomes
 
     @property
     def succeeded(self) -> int:
-        return sum(job["status"] == "succeeded" for job in self.jobs)
+        return sum(job.get("status") == "succeeded" for job in self.jobs)
+
+    def tally(self) -> Tally:
+        return tally({job["job_id"]: job.get("status") for job in self.jobs}, self.completed, self.accepted)
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise AssertionError(f"{len(self.problems)} problems: {self.problems[:10]}")
 
     def report(self, name: str) -> str:
-        statuses = Counter(job["status"] for job in self.jobs)
+        statuses = Counter(job.get("status") for job in self.jobs)
         return (f"{name}: accepted {len(self.accepted)}, succeeded {self.succeeded}, lost "
                 f"{len(self.accepted) - self.succeeded}, {dict(statuses)}, {self.faults} faults, "
                 f"{self.worker_restarts} worker restarts, {self.seconds:.1f}s; {self.extra}")
@@ -133,16 +155,20 @@ def _post(stack: Stack, headers: dict[str, str], i: int, key: str | None = None)
 
 
 def run_worker_kills(home: Path, *, jobs: int, kills: int, every: float, workers: int = 2, threads: int = 8,
-                     latency: float = 0.2, period: float | None = None) -> CrashRun:
+                     latency: float = 0.2, period: float | None = None, settle: float = 240,
+                     strict: bool = True) -> CrashRun:
     """``jobs`` submitted evenly over ``period`` s (default: the kill period); a worker SIGKILLed every
     ``every`` s, ``kills`` times. ``tail`` in the result: seconds from the last submission to the
-    last job done (the run's no-fault tail is about one picture)."""
+    last job done (the run's no-fault tail is about one picture). Jobs not finished ``settle`` s
+    after the last submission are left unfinished in the result; ``strict``: raise at the end on
+    any other problem (a submission refused, in-flight slots left held), else only record it."""
     with own_stack(home, WORKER_CONCURRENCY=str(threads)) as (stack, _server):
         stack.start_renderer("--latency", str(latency))
         keeper = Keeper(stack, workers, threads).start()
         stack.start_api()
         headers = headers_for(stack)
         accepted: list[str] = []
+        problems: list[str] = []
         started = time.monotonic()
         period = kills * every if period is None else period
         submitted_at = [0.0]
@@ -151,9 +177,15 @@ def run_worker_kills(home: Path, *, jobs: int, kills: int, every: float, workers
             for i in range(jobs):
                 due = started + period * i / jobs
                 time.sleep(max(0.0, due - time.monotonic()))  # paced submissions: load at every kill
-                response = _post(stack, headers, i)
-                assert response.status_code == 202, response.text
-                accepted.append(response.json()["job_id"])
+                try:
+                    response = _post(stack, headers, i)
+                except requests.RequestException as exc:
+                    problems.append(f"submission {i}: {exc!r}")
+                    continue
+                if response.status_code == 202:
+                    accepted.append(response.json()["job_id"])
+                else:
+                    problems.append(f"submission {i}: {response.status_code} {response.text[:200]}")
             submitted_at[0] = time.monotonic()
 
         submitter = threading.Thread(target=submit_all, daemon=True)
@@ -164,23 +196,34 @@ def run_worker_kills(home: Path, *, jobs: int, kills: int, every: float, workers
             keeper.kill(done % workers)
             done += 1
         submitter.join(timeout=period + 120)
-        finished = wait_all(stack, headers, accepted, timeout=240)
+        finished = follow(stack, headers, list(accepted), timeout=settle)
         ended = time.monotonic()
         seconds = ended - started
-        wait_until(lambda: inflight_holders(stack.redis_url) == 0, 60, what="in-flight slots all free")
+        try:
+            wait_until(lambda: inflight_holders(stack.redis_url) == 0, 60, what="in-flight slots all free")
+        except TimeoutError as exc:
+            problems.append(str(exc))
         keeper.stop()
-        once = sum(completions(stack.redis_url, job_id) == 1 for job_id in accepted)
-        return CrashRun(accepted, finished, seconds, done, keeper.restarts,
-                        {"exactly_one_completed": once, "counters": counters(stack.redis_url),
-                         "attempts": dict(Counter(job["attempts"] for job in finished)),
-                         "tail": round(ended - submitted_at[0], 1)})
+        completed = completed_counts(stack.redis_url, accepted)
+        run = CrashRun(accepted, finished, seconds, done, keeper.restarts,
+                       {"exactly_one_completed": sum(n == 1 for n in completed.values()),
+                        "counters": counters(stack.redis_url),
+                        "attempts": dict(Counter(job.get("attempts") for job in finished)),
+                        "tail": round(ended - submitted_at[0], 1), "worker_exits": keeper.exits,
+                        **fleet_counts(stack, headers)},
+                       completed, problems)
+    if strict:
+        run.raise_problems()
+    return run
 
 
 def run_redis_restarts(home: Path, *, jobs: int, restarts: int, outage: float = 5.0, workers: int = 2,
-                       threads: int = 8, latency: float = 0.2, during_outage: int = 3) -> CrashRun:
+                       threads: int = 8, latency: float = 0.2, during_outage: int = 3, settle: float = 300,
+                       strict: bool = True) -> CrashRun:
     """``jobs`` submitted in ``restarts + 1`` waves; before each later wave Redis is SIGKILLed, and
     restarted from its AOF ``outage`` s later. ``during_outage`` submissions are tried while it is
-    down (expected: 503 with Retry-After) and retried with their Idempotency-Key once it is back."""
+    down (expected: 503 with Retry-After) and retried with their Idempotency-Key once it is back.
+    Any other answer is a problem: raised at the end if ``strict``, else only recorded."""
     with own_stack(home, WORKER_CONCURRENCY=str(threads)) as (stack, server):
         stack.start_renderer("--latency", str(latency))
         keeper = Keeper(stack, workers, threads).start()
@@ -189,6 +232,7 @@ def run_redis_restarts(home: Path, *, jobs: int, restarts: int, outage: float = 
         accepted: list[str] = []
         refused: list[tuple[int, str]] = []
         answers: Counter[str] = Counter()
+        problems: list[str] = []
         started = time.monotonic()
         wave = jobs // (restarts + 1)
         index = 0
@@ -196,8 +240,10 @@ def run_redis_restarts(home: Path, *, jobs: int, restarts: int, outage: float = 
             count = wave if round_ < restarts else jobs - index
             for _ in range(count):
                 response = _post(stack, headers, index)
-                assert response.status_code == 202, response.text
-                accepted.append(response.json()["job_id"])
+                if response.status_code == 202:
+                    accepted.append(response.json()["job_id"])
+                else:
+                    problems.append(f"submission {index}: {response.status_code} {response.text[:200]}")
                 index += 1
             if round_ == restarts:
                 break
@@ -206,30 +252,52 @@ def run_redis_restarts(home: Path, *, jobs: int, restarts: int, outage: float = 
                        "part of the jobs done")
             server.kill()
             outage_started = time.monotonic()
-            for n in range(during_outage):
-                key = f"outage-{round_}-{n}"
-                try:
-                    response = _post(stack, headers, 10_000 + round_ * 100 + n, key)
-                    answers[f"{response.status_code} retry-after={response.headers.get('Retry-After')}"] += 1
-                    assert response.status_code == 503, response.text
-                    assert int(response.headers["Retry-After"]) > 0
-                except requests.ConnectionError:
-                    answers["connection error"] += 1
-                refused.append((10_000 + round_ * 100 + n, key))
+            refused += _submit_while_down(stack, headers, round_, during_outage, answers=answers,
+                                          problems=problems)
             time.sleep(max(0.0, outage - (time.monotonic() - outage_started)))  # the outage is the scenario
             server.start()
         for i, key in refused:
-            response = wait_until(lambda i=i, key=key: _accepted(_post(stack, headers, i, key)), 60, 1,
-                                  "a refused submission accepted on retry")
+            try:
+                response = wait_until(lambda i=i, key=key: _accepted(_post(stack, headers, i, key)), 60, 1,
+                                      "a refused submission accepted on retry")
+            except TimeoutError as exc:
+                problems.append(str(exc))
+                continue
             accepted.append(response.json()["job_id"])
             answers[f"retry {response.status_code}"] += 1
-        finished = wait_all(stack, headers, accepted, timeout=300)
+        finished = follow(stack, headers, list(accepted), timeout=settle)
         seconds = time.monotonic() - started
         keeper.stop()
-        once = sum(completions(stack.redis_url, job_id) == 1 for job_id in accepted)
-        return CrashRun(accepted, finished, seconds, restarts, keeper.restarts,
-                        {"exactly_one_completed": once, "answers": dict(answers), "worker_exits": keeper.exits,
-                         "counters": counters(stack.redis_url)})
+        completed = completed_counts(stack.redis_url, accepted)
+        run = CrashRun(accepted, finished, seconds, restarts, keeper.restarts,
+                       {"exactly_one_completed": sum(n == 1 for n in completed.values()), "answers": dict(answers),
+                        "worker_exits": keeper.exits, "counters": counters(stack.redis_url),
+                        **fleet_counts(stack, headers)},
+                       completed, problems)
+    if strict:
+        run.raise_problems()
+    return run
+
+
+def _submit_while_down(stack: Stack, headers: dict[str, str], round_: int, count: int, *, answers: Counter[str],
+                       problems: list[str]) -> list[tuple[int, str]]:
+    """``count`` keyed submissions while Redis is down: each must get 503 with a Retry-After."""
+    refused = []
+    for n in range(count):
+        index, key = 10_000 + round_ * 100 + n, f"outage-{round_}-{n}"
+        try:
+            response = _post(stack, headers, index, key)
+        except requests.RequestException as exc:
+            answers["no answer"] += 1
+            problems.append(f"during the outage: no answer ({exc!r})")
+        else:
+            retry_after = response.headers.get("Retry-After")
+            answers[f"{response.status_code} retry-after={retry_after}"] += 1
+            if response.status_code != 503 or not (retry_after or "").isdigit() or int(retry_after or 0) <= 0:
+                problems.append(f"during the outage: {response.status_code} Retry-After={retry_after} "
+                                f"{response.text[:200]}")
+        refused.append((index, key))
+    return refused
 
 
 def _accepted(response: requests.Response) -> requests.Response | None:

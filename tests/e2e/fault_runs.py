@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from .processes import wait_until
 from .stack import Stack
 
 __all__ = ["FAST_RETRIES", "Measures", "OutageRun", "StackFactory", "assert_outage_absorbed", "breaker_record",
-           "completions", "connect_attempts", "count_finished", "event_types", "headers_for", "measure", "probes",
+           "completions", "connect_attempts", "count_finished", "event_types", "follow", "headers_for", "measure", "probes",
            "run_outage", "stacks", "submit", "timed_events", "wait_all"]
 
 # Short cool-downs and backoffs so a fault run takes seconds; the breaker's verdicts
@@ -68,9 +68,10 @@ def headers_for(stack: Stack) -> dict[str, str]:
     return {"Authorization": f"Bearer {stack.login()}"}
 
 
-def submit(stack: Stack, headers: dict[str, str], count: int, size: int = 96) -> list[str]:
+def submit(stack: Stack, headers: dict[str, str], count: int, size: int = 96, start: int = 0) -> list[str]:
+    """``count`` jobs, scenes ``start`` to ``start + count - 1`` (each scene's text its own: no cache hit)."""
     job_ids = []
-    for i in range(count):
+    for i in range(start, start + count):
         response = requests.post(f"{stack.base}/v1/process", headers=headers, timeout=10, json={
             "speaker": ["Iris", "Tomas", "Architect"][i % 3],
             "dialogue": f"Line number {i}: is the sea awake tonight?",
@@ -86,21 +87,29 @@ def statuses(stack: Stack, headers: dict[str, str], job_ids: list[str]) -> dict[
             for job_id in job_ids}
 
 
-def wait_all(stack: Stack, headers: dict[str, str], job_ids: list[str], timeout: float) -> list[dict[str, Any]]:
-    """Every job once it is finished (polled through the API), in submission order."""
+def follow(stack: Stack, headers: dict[str, str], job_ids: list[str], timeout: float) -> list[dict[str, Any]]:
+    """Every job as the API last showed it, in submission order, once all are finished or after
+    ``timeout`` s (then some are not finished: the caller counts them as lost)."""
     pending = set(job_ids)
     jobs: dict[str, dict[str, Any]] = {}
 
     def all_finished() -> bool:
         jobs.update(statuses(stack, headers, sorted(pending)))
-        pending.difference_update({job_id for job_id in pending if jobs[job_id]["status"] in TERMINAL})
+        pending.difference_update({job_id for job_id in pending if jobs[job_id].get("status") in TERMINAL})
         return not pending
 
-    try:
+    with suppress(TimeoutError):
         wait_until(all_finished, timeout, interval=0.3, what="every job to finish")
-    except TimeoutError:
-        raise AssertionError(f"{len(pending)} jobs unfinished: {Counter(jobs[j]['status'] for j in pending)}") from None
-    return [jobs[j] for j in job_ids]
+    return [{"job_id": job_id, **jobs[job_id]} for job_id in job_ids]
+
+
+def wait_all(stack: Stack, headers: dict[str, str], job_ids: list[str], timeout: float) -> list[dict[str, Any]]:
+    """Every job once it is finished (polled through the API), in submission order."""
+    jobs = follow(stack, headers, job_ids, timeout)
+    pending = [job for job in jobs if job.get("status") not in TERMINAL]
+    if pending:
+        raise AssertionError(f"{len(pending)} jobs unfinished: {Counter(job.get('status') for job in pending)}")
+    return jobs
 
 
 def count_finished(stack: Stack, headers: dict[str, str], job_ids: list[str]) -> int:
@@ -157,10 +166,10 @@ class Measures:
 def measure(redis_url: str, jobs: list[dict[str, Any]], seconds: float, **extra: Any) -> Measures:
     return Measures(
         total=len(jobs),
-        succeeded=sum(job["status"] == "succeeded" for job in jobs),
-        attempts=dict(Counter(job["attempts"] for job in jobs)),
+        succeeded=sum(job.get("status") == "succeeded" for job in jobs),
+        attempts=dict(Counter(job.get("attempts", 0) for job in jobs)),
         waits=dict(Counter(event_types(redis_url, job["job_id"]).count("waiting_for_semantest") for job in jobs)),
-        retry_codes=dict(Counter(retry["code"] for job in jobs for retry in job["retries"])),
+        retry_codes=dict(Counter(retry["code"] for job in jobs for retry in job.get("retries", []))),
         seconds=seconds,
         extra=extra,
     )
@@ -178,9 +187,11 @@ class OutageRun:
 
 def run_outage(make: StackFactory, redis_url: str, *, outage: float, jobs: int, workers: int = 2,
                threads: int = 4) -> OutageRun:
-    """A healthy renderer, ``jobs`` jobs, then an outage of ``outage`` seconds mid-run, then the renderer back.
+    """A healthy renderer, ``jobs`` jobs, an outage of ``outage`` seconds mid-run, then the renderer back.
 
-    During the outage the port is held by the renderer in ``--overload`` mode: a service
+    A third of the jobs is submitted first; the outage begins once the first of them are done
+    (others are running then), and the rest is submitted while it lasts, so jobs are always
+    left to park however fast the first ones went. During the outage the port is held by the renderer in ``--overload`` mode: a service
     that is up but takes no session (every WebSocket is closed with 1013 at once), so the
     renderer itself counts every connection attempt the fleet makes while it is down.
     """
@@ -191,18 +202,20 @@ def run_outage(make: StackFactory, redis_url: str, *, outage: float, jobs: int, 
     stack.start_api()
     headers = headers_for(stack)
     started = time.monotonic()
-    job_ids = submit(stack, headers, jobs)
-    wait_until(lambda: count_finished(stack, headers, job_ids) >= min(5, jobs), 60, 0.2, "the first jobs done")
+    job_ids = submit(stack, headers, max(5, jobs // 3))
+    wait_until(lambda: count_finished(stack, headers, job_ids) >= 5, 60, 0.2, "the first jobs done")
     assert stack.renderer is not None
     stack.renderer.kill()  # the outage begins: sessions die with their requests in flight
     down = stack.start_renderer("--overload")
+    began = time.monotonic()
     probes_before, attempts_before = probes(redis_url), connect_attempts(redis_url)
-    time.sleep(outage)  # the outage's length is the scenario itself, not a wait for some condition
+    job_ids += submit(stack, headers, jobs - len(job_ids), start=len(job_ids))
+    time.sleep(max(0.0, outage - (time.monotonic() - began)))  # the outage's length is the scenario itself
     connections = down.stats()["connections"]
     probes_during, attempts_during = probes(redis_url) - probes_before, connect_attempts(redis_url) - attempts_before
     down.kill()
     stack.start_renderer("--latency", "0.5")  # back on the same port
-    finished = wait_all(stack, headers, job_ids, timeout=outage + 120)
+    finished = follow(stack, headers, job_ids, timeout=outage + 120)  # the unfinished are counted, not raised
     measures = measure(redis_url, finished, time.monotonic() - started, outage=outage,
                        connections_during_outage=connections, pool_attempts_during_outage=attempts_during,
                        probes_during_outage=probes_during)

@@ -1,76 +1,109 @@
-"""A 2,000-item batch survives a worker killed in the middle (marker ``chaos``, `make chaos`).
+"""``make chaos`` scenario batch-scaling (issue 15), and a batch that survives a killed worker.
 
-Two workers share the batch; one is killed with SIGKILL while it draws. Its admitted items
-come back through the broker (short ``VISIBILITY_TIMEOUT``), the other worker and a new one
-finish the batch, and the counts stay exact at every read: the results file still has one
-line per entry, every one succeeded once. The shortened versions are in ``test_batches.py``.
+batch-scaling: a 1,000-scene batch (``POST /v1/batch``) while the workers are scaled from 1 to 3
+and back to 1, twice; the extra workers are drained (SIGTERM while they run items) and must exit
+by themselves, cleanly. The counts add up at every read, the results file (JSON Lines) lists
+each item once, every item succeeded once and the renderer drew one picture per item.
+
+batch-worker-kill: two workers share a 2,000-item batch; one is SIGKILLed while it draws. Its
+admitted items come back through the broker (short ``VISIBILITY_TIMEOUT``), the other worker and
+a new one finish the batch. The shortened versions are in ``test_batches.py`` and ``test_drain.py``.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-import requests
 
 from scene_weaver import keys
 
-from .processes import wait_until
+from .batch_runs import BatchFollower, entries, submit_batch
+from .chaos_summary import assert_clean, report
+from .fault_runs import headers_for
 from .stack import Stack
+from .test_drain import _drain
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
-ITEMS = 2000
-COUNTED = ("queued", "running", "succeeded", "failed", "canceled")
+SCALED_ITEMS = 1000
+SCALE_CYCLES = ((100, 400), (550, 800))  # (items succeeded when 2 workers join, when they are drained)
+KILLED_ITEMS = 2000
 
 
-@pytest.fixture
-def chaos_stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
-    redis.Redis.from_url(redis_url).flushdb()
+@pytest.mark.timeout(900)
+def test_batch_scaling(redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    stack = Stack(redis_url, tmp_path, WORKER_CONCURRENCY="4")
+    started = time.monotonic()
+    try:
+        renderer = stack.start_renderer("--latency", "0.2")
+        stack.start_worker("steady", concurrency=4)
+        stack.start_api()
+        headers = headers_for(stack)
+        batch = submit_batch(stack, headers, entries(SCALED_ITEMS, "scaling"))
+        accepted = int(batch["request_counts"]["total"])
+        follower = BatchFollower(stack, headers, batch["batch_id"], SCALED_ITEMS)
+        exits: list[int] = []
+        for cycle, (up_at, down_at) in enumerate(SCALE_CYCLES):
+            follower.wait_succeeded(up_at)
+            extra = [stack.start_worker(f"extra{cycle}a", concurrency=4),
+                     stack.start_worker(f"extra{cycle}b", concurrency=4)]
+            follower.wait_succeeded(down_at)
+            exits += _drain(client, extra)
+        outcome = follower.finish(300, redis_url)
+        drawn = renderer.stats()["generated"]
+        tracebacks = [worker.name for worker in stack.workers if any("Traceback" in line for line in worker.output)]
+    finally:
+        stack.stop()
+    counts = outcome.tally(accepted)
+    report(capsys, "batch-scaling", counts, seconds=round(time.monotonic() - started, 1),
+           status=outcome.batch.get("status"), request_counts=outcome.batch.get("request_counts"),
+           result_lines=len(outcome.rows), drained_worker_exit_codes=exits, pictures_drawn=drawn,
+           workers_with_a_traceback=tracebacks, problems=outcome.problems)
+    assert_clean(counts)
+    assert accepted == SCALED_ITEMS
+    assert [row["index"] for row in outcome.rows] == list(range(SCALED_ITEMS))
+    assert outcome.batch["status"] == "completed"
+    assert outcome.problems == []
+    assert exits == [0] * 2 * len(SCALE_CYCLES)  # drained, not killed
+    assert drawn == SCALED_ITEMS  # no picture drawn twice
+    assert tracebacks == []
+
+
+@pytest.mark.timeout(900)
+def test_batch_worker_kill(redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
     stack = Stack(redis_url, tmp_path, JOB_TIME_LIMIT="10", VISIBILITY_TIMEOUT="12")
     try:
         stack.start_renderer("--latency", "0.2")
-        yield stack
+        doomed = stack.start_worker("doomed")
+        stack.start_worker("steady")
+        stack.start_api()
+        headers = headers_for(stack)
+        batch = submit_batch(stack, headers, entries(KILLED_ITEMS, "chaos"))
+        accepted = int(batch["request_counts"]["total"])
+        follower = BatchFollower(stack, headers, batch["batch_id"], KILLED_ITEMS)
+        follower.wait_succeeded(KILLED_ITEMS // 4, timeout=120)
+        doomed.kill()
+        stack.start_worker("rescuer")
+        killed_at = time.monotonic()
+        outcome = follower.finish(600, redis_url)
+        after_kill = time.monotonic() - killed_at
+        admission_left = client.scard(keys.admission_inflight())
     finally:
         stack.stop()
-
-
-def test_a_batch_survives_a_killed_worker_with_exact_counts(chaos_stack: Stack, redis_url: str) -> None:
-    stack = chaos_stack
-    doomed = stack.start_worker("doomed")
-    stack.start_worker("steady")
-    stack.start_api()
-    headers = {"Authorization": f"Bearer {stack.login()}"}
-    entries = [{"speaker": "Iris", "dialogue": f"chaos line {i}"} for i in range(ITEMS)]
-    response = requests.post(f"{stack.base}/v1/batch", json={"entries": entries}, headers=headers, timeout=60)
-    assert response.status_code == 202, response.text
-    batch_id = response.json()["batch_id"]
-
-    def read() -> dict:
-        batch = requests.get(f"{stack.base}/v1/batches/{batch_id}", headers=headers, timeout=10).json()
-        counts = batch["request_counts"]
-        assert sum(counts[name] for name in COUNTED) == counts["total"] == ITEMS, counts
-        return batch
-
-    wait_until(lambda: read()["request_counts"]["succeeded"] >= ITEMS // 4, 120, what="a quarter done")
-    doomed.kill()
-    stack.start_worker("rescuer")
-    started = time.monotonic()
-    batch = wait_until(lambda: (b := read())["status"] != "in_progress" and b, 600, interval=0.5,
-                       what="the batch to end")
-    assert batch["status"] == "completed", batch
-    assert batch["request_counts"]["succeeded"] == ITEMS
-    lines = requests.get(f"{stack.base}/v1/batches/{batch_id}/results", headers=headers, timeout=30).text.splitlines()
-    rows = [json.loads(line) for line in lines]
-    assert [row["index"] for row in rows] == list(range(ITEMS))
-    assert all(row["status"] == "succeeded" for row in rows)
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    for row in rows[::50]:
-        completions = [f for _, f in client.xrange(keys.job_events(row["job_id"])) if f["type"] == "completed"]
-        assert len(completions) == 1
-    assert client.scard(keys.admission_inflight()) == 0
-    print(f"\nbatch of {ITEMS} finished {time.monotonic() - started:.1f}s after the kill")
+    counts = outcome.tally(accepted)
+    report(capsys, "batch-worker-kill", counts, seconds_after_the_kill=round(after_kill, 1),
+           status=outcome.batch.get("status"), result_lines=len(outcome.rows),
+           admission_slots_left=admission_left, problems=outcome.problems)
+    assert_clean(counts)
+    assert accepted == KILLED_ITEMS
+    assert [row["index"] for row in outcome.rows] == list(range(KILLED_ITEMS))
+    assert outcome.batch["status"] == "completed"
+    assert outcome.problems == []
+    assert admission_left == 0
