@@ -12,8 +12,10 @@ import time
 from collections import deque
 from pathlib import Path
 
+import redis
 import requests
 
+from scene_weaver.heartbeats import HeartbeatStore
 from tests.support.waiting import wait_until
 
 __all__ = ["PYTHON", "ROOT", "Proc", "http_answers", "wait_until"]
@@ -94,3 +96,19 @@ def http_answers(url: str) -> bool:
         return True
     except requests.RequestException:
         return False
+
+
+def _running_jobs(client: redis.Redis, worker: Proc) -> bool:
+    assert worker.process is not None
+    return any(beat.pid == worker.process.pid and beat.in_flight > 0 for beat in HeartbeatStore(client).live())
+
+
+def drain_workers(client: redis.Redis, workers: list[Proc], timeout: float = 60) -> list[int]:
+    """SIGTERM while they run jobs; they must exit by themselves (never killed) and cleanly."""
+    wait_until(lambda: all(_running_jobs(client, w) for w in workers), 30, interval=0.05,
+               what="the extra workers to run jobs")
+    for worker in workers:
+        assert worker.process is not None
+        os.kill(worker.process.pid, signal.SIGTERM)
+    wait_until(lambda: not any(w.alive for w in workers), timeout, interval=0.2, what="the workers to drain and exit")
+    return [int(w.process.returncode) for w in workers if w.process is not None]

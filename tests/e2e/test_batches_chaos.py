@@ -23,8 +23,8 @@ from scene_weaver import keys
 from .batch_runs import BatchFollower, entries, submit_batch
 from .chaos_summary import assert_clean, report
 from .fault_runs import headers_for
+from .processes import drain_workers
 from .stack import Stack
-from .test_drain import _drain
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
@@ -53,7 +53,7 @@ def test_batch_scaling(redis_url: str, tmp_path: Path, capsys: pytest.CaptureFix
             extra = [stack.start_worker(f"extra{cycle}a", concurrency=4),
                      stack.start_worker(f"extra{cycle}b", concurrency=4)]
             follower.wait_succeeded(down_at)
-            exits += _drain(client, extra)
+            exits += drain_workers(client, extra)
         outcome = follower.finish(300, redis_url)
         drawn = renderer.stats()["generated"]
         tracebacks = [worker.name for worker in stack.workers if any("Traceback" in line for line in worker.output)]

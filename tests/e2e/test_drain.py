@@ -8,8 +8,6 @@ the renderer drew exactly one picture per job.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,9 +17,8 @@ import redis
 import requests
 
 from scene_weaver import keys
-from scene_weaver.heartbeats import HeartbeatStore
 
-from .processes import Proc, wait_until
+from .processes import drain_workers, wait_until
 from .stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -45,22 +42,6 @@ def _statuses(client: redis.Redis, job_ids: list[str]) -> list[str]:
         return [value.decode() if value else "missing" for value in pipe.execute()]
 
 
-def _running_jobs(client: redis.Redis, worker: Proc) -> bool:
-    assert worker.process is not None
-    return any(beat.pid == worker.process.pid and beat.in_flight > 0 for beat in HeartbeatStore(client).live())
-
-
-def _drain(client: redis.Redis, workers: list[Proc], timeout: float = 60) -> list[int]:
-    """SIGTERM while they run jobs; they must exit by themselves (never killed) and cleanly."""
-    wait_until(lambda: all(_running_jobs(client, w) for w in workers), 30, interval=0.05,
-               what="the extra workers to run jobs")
-    for worker in workers:
-        assert worker.process is not None
-        os.kill(worker.process.pid, signal.SIGTERM)
-    wait_until(lambda: not any(w.alive for w in workers), timeout, interval=0.2, what="the workers to drain and exit")
-    return [int(w.process.returncode) for w in workers if w.process is not None]
-
-
 def _scale_run(redis_url: str, home: Path, jobs: int, cycles: int) -> dict[str, float]:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
@@ -78,7 +59,7 @@ def _scale_run(redis_url: str, home: Path, jobs: int, cycles: int) -> dict[str, 
             extra = [stack.start_worker(f"extra{cycle}a", concurrency=4),
                      stack.start_worker(f"extra{cycle}b", concurrency=4)]
             # ...and back to one, each stopped while it has jobs in flight.
-            drained += _drain(client, extra)
+            drained += drain_workers(client, extra)
         wait_until(lambda: all(s == "succeeded" for s in _statuses(client, job_ids)), 120, interval=0.5,
                    what="every job to succeed")
         assert drained == [0] * (2 * cycles), drained
