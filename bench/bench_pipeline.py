@@ -77,11 +77,19 @@ RSS_FIRST_SAMPLE = 1000  # jobs before the first memory sample: imports, session
 
 
 def _cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
-    """CPU time (user + system) the processes have used so far, in seconds (Linux /proc)."""
-    ticks = 0
-    for proc in procs:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat
+    """CPU time (user + system) the processes and their children (gunicorn's workers) have used so
+    far, in seconds (Linux /proc)."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+    wanted = {proc.pid for proc in procs}
+    wanted |= {pid for pid, fields in stats.items() if int(fields[1]) in wanted}  # ppid: field 4 of stat
+    # utime, stime: fields 14 and 15 of stat
+    ticks = sum(int(stats[pid][11]) + int(stats[pid][12]) for pid in wanted if pid in stats)
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -228,12 +236,14 @@ def pipeline(redis_url: str, jobs: int, home: Path, workers: int = 1, *, rss_job
             assert all(s == b"succeeded" for s in statuses), "a benchmark job failed"
 
         wait(submit(16 * workers))  # warm up: sessions connected, code paths loaded
-        cpu, started = _cpu_seconds(procs), time.perf_counter()
+        apis = [api] if api is not None else []
+        cpu, api_cpu, started = _cpu_seconds(procs), _cpu_seconds(apis), time.perf_counter()
         wait(submit(jobs))
         rate = jobs / (time.perf_counter() - started)
         cpu_ms = (_cpu_seconds(procs) - cpu) * 1000 / jobs
+        api_ms = (_cpu_seconds(apis) - api_cpu) * 1000 / jobs
         if not rss_jobs:
-            return rate, {"cpu_ms_per_job": round(cpu_ms, 3)}
+            return rate, {"cpu_ms_per_job": round(cpu_ms, 3), **({"api_cpu_ms_per_job": round(api_ms, 3)} if apis else {})}
         return rate, _rss_growth(procs[0], client, submit, wait, done=16 * workers + jobs, until=rss_jobs)
     finally:
         for proc in procs:
@@ -283,6 +293,7 @@ def main() -> None:
                               "baseline_celery_noop_per_s": round(raw, 1), "pipeline_jobs_per_s": round(ours, 1),
                               "ratio": round(ours / raw, 3), "baseline_cpu_ms_per_task": round(raw_cpu, 3),
                               "worker_cpu_ms_per_job": (extra or {}).get("cpu_ms_per_job"),
+                              "api_cpu_ms_per_job": (extra or {}).get("api_cpu_ms_per_job"),
                               "enqueued_jobs_per_s": round(direct, 1), "enqueued_ratio": round(direct / raw, 3),
                               "enqueued_worker_cpu_ms_per_job": (direct_extra or {}).get("cpu_ms_per_job"),
                               "jobs": args.jobs,
