@@ -375,11 +375,6 @@ class JobStore:
     def release_run_lock(self, job_id: str, owner: str) -> None:
         self._release_lock(keys=[keys.job_lock(job_id)], args=[owner])
 
-    def count_resumed_generation(self) -> None:
-        """A job found ``generating`` by a new run: the last one was cut off after it may have sent
-        its request, so Semantest may see that request twice (requests are at least once)."""
-        self.client.hincrby(keys.counters(), SEMANTEST_DUPLICATES_COUNTER, 1)
-
     def run_lock_owner(self, job_id: str) -> str | None:
         raw = self.client.get(keys.job_lock(job_id))
         return decode(raw) if raw is not None else None
