@@ -9,11 +9,12 @@ redacts it (``api/gunicorn_conf.py``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt as pyjwt
-from flask import Blueprint, Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, g, jsonify
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
@@ -65,7 +66,8 @@ def init_jwt(app: Flask, settings: Settings) -> JWTManager:
     def _revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
         # The first check of every verified token: one that cannot expire or be revoked is invalid.
         _require_claims(payload)
-        return bool(services().redis.exists(keys.token_blocklist(payload["jti"])))
+        return _per_request(_REVOKED, str(payload["jti"]),
+                            lambda jti: bool(services().redis.exists(keys.token_blocklist(jti))))
 
     @jwt.unauthorized_loader
     def _missing(reason: str) -> Response:
@@ -89,9 +91,24 @@ def init_jwt(app: Flask, settings: Settings) -> JWTManager:
 
     @jwt.user_lookup_loader
     def _lookup(_header: dict[str, Any], payload: dict[str, Any]) -> User | None:
-        return services().users.get(payload["sub"])
+        return _per_request(_USERS, str(payload["sub"]), services().users.get)
 
     return jwt
+
+
+# A request verifies its token twice: the rate limit's key (``limits.user_or_address``) and then
+# ``jwt_required``. The revocation check and the user's lookup are read from Redis once a request.
+_REVOKED = "scene_weaver_revoked"
+_USERS = "scene_weaver_users"
+T = TypeVar("T")
+
+
+def _per_request(name: str, key: str, read: Callable[[str], T]) -> T:
+    """``read(key)``, once per request: later calls in the same request get the first answer."""
+    seen: dict[str, T] = g.setdefault(name, {})
+    if key not in seen:
+        seen[key] = read(key)
+    return seen[key]
 
 
 # A token this API signs always has these; without exp it never expires, without jti it
