@@ -107,7 +107,7 @@ def _redis_counts(client: redis.Redis) -> tuple[int, int]:
     return int(stats["total_commands_processed"]), int(stats["total_reads_processed"])
 
 
-def interleaved(targets: dict[str, str], headers: dict[str, str], total: int, concurrency: int, rounds: int,
+def interleaved(targets: dict[str, str], headers: dict[str, str], total: int, *, concurrency: int, rounds: int,
                 between: Callable[[str, int], None] | None = None) -> dict[str, list[float]]:
     """Latencies per target: ``total`` requests each, sent in ``rounds`` rounds whose order
     alternates (A B, B A, ...); ``between(name, sent)`` runs after each target's share."""
@@ -163,7 +163,8 @@ def main() -> None:
                     spent["requests"] += sent
                 before[0] = now
 
-            latencies = interleaved(targets, auth, args.requests, args.concurrency, args.rounds, count)
+            latencies = interleaved(targets, auth, args.requests, concurrency=args.concurrency, rounds=args.rounds,
+                                    between=count)
         finally:
             _stop(ours)
             _stop(bare)
