@@ -12,7 +12,9 @@ the way), writes the job record and enqueues it on Redis; no worker runs, so the
 grows. Prints one JSON line: p50 and p99 of both, the ratios (target: p99 within 2x), and
 what one submit costs Redis: its commands and its read events (``INFO stats``
 ``total_reads_processed``: one per request a client sends, a pipeline or a script being
-one; the round trips) over the measured requests.
+one; the round trips) over the measured requests. ``process_cpu_ms`` and ``bare_cpu_ms`` are
+the CPU time (user + system) the gunicorn workers spent per request: unlike latency, they
+hardly move with what else the (shared) machine runs.
 """
 
 from __future__ import annotations
@@ -102,6 +104,15 @@ def _quantiles(values: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
+def _cpu_seconds(master: int) -> float:
+    """CPU time (user + system) of a gunicorn master's worker processes so far (Linux /proc)."""
+    total = 0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _redis_counts(client: redis.Redis) -> tuple[int, int]:
     stats: Any = client.info("stats")
     return int(stats["total_commands_processed"]), int(stats["total_reads_processed"])
@@ -126,7 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds the requests are split into")
+    parser.add_argument("--rounds", type=int, default=8, help="alternating rounds the requests are split into")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, for both apps")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis", appendonly=False) as server:
@@ -154,6 +165,9 @@ def main() -> None:
             # INFO calls themselves are one command and one read each).
             spent = {"commands": 0, "reads": 0, "requests": 0}
             before = [_redis_counts(client)]
+            masters = {"ours": ours.pid, "bare": bare.pid}
+            cpu = dict.fromkeys(masters, 0.0)
+            cpu_from = {name: _cpu_seconds(pid) for name, pid in masters.items()}
 
             def count(name: str, sent: int) -> None:
                 now = _redis_counts(client)
@@ -162,6 +176,9 @@ def main() -> None:
                     spent["reads"] += now[1] - before[0][1] - 1
                     spent["requests"] += sent
                 before[0] = now
+                used = _cpu_seconds(masters[name])
+                cpu[name] += used - cpu_from[name]
+                cpu_from[name] = used
 
             latencies = interleaved(targets, auth, args.requests, concurrency=args.concurrency, rounds=args.rounds,
                                     between=count)
@@ -176,6 +193,8 @@ def main() -> None:
                       "process_p50_ms": round(ours_p50 * 1000, 2), "process_p99_ms": round(ours_p99 * 1000, 2),
                       "bare_p50_ms": round(bare_p50 * 1000, 2), "bare_p99_ms": round(bare_p99 * 1000, 2),
                       "p50_ratio": round(ours_p50 / bare_p50, 2), "p99_ratio": round(ours_p99 / bare_p99, 2),
+                      "process_cpu_ms": round(cpu["ours"] * 1000 / len(latencies["ours"]), 3),
+                      "bare_cpu_ms": round(cpu["bare"] * 1000 / len(latencies["bare"]), 3),
                       "redis_commands_per_submit": round(spent["commands"] / spent["requests"], 2),
                       "redis_round_trips_per_submit": round(spent["reads"] / spent["requests"], 2)}),
           flush=True)
