@@ -8,12 +8,15 @@ redacts it (``api/gunicorn_conf.py``).
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import jwt as pyjwt
-from flask import Blueprint, Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, current_app, g, jsonify
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
@@ -23,11 +26,13 @@ from flask_jwt_extended import (
     get_jwt,
     get_jwt_identity,
     jwt_required,
+    verify_jwt_in_request,
 )
 from flask_jwt_extended.exceptions import JWTDecodeError, JWTExtendedException
 
 from scene_weaver import keys
 from scene_weaver.errors import AuthError, SceneWeaverError
+from scene_weaver.redis_text import decode
 from scene_weaver.settings import Settings
 from scene_weaver.users import User
 
@@ -39,7 +44,9 @@ from .responses import AccessToken, LogoutResponse, TokenPair
 from .schemas import LoginRequest
 from .services import services
 
-__all__ = ["bp", "init_jwt", "current_user", "require_admin", "user_from_token", "Forbidden"]
+__all__ = ["bp", "init_jwt", "current_user", "require_admin", "user_from_token", "jwt_required_once", "Forbidden"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Forbidden(SceneWeaverError):
@@ -65,7 +72,7 @@ def init_jwt(app: Flask, settings: Settings) -> JWTManager:
     def _revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
         # The first check of every verified token: one that cannot expire or be revoked is invalid.
         _require_claims(payload)
-        return bool(services().redis.exists(keys.token_blocklist(payload["jti"])))
+        return _token_checks(payload).revoked
 
     @jwt.unauthorized_loader
     def _missing(reason: str) -> Response:
@@ -89,9 +96,56 @@ def init_jwt(app: Flask, settings: Settings) -> JWTManager:
 
     @jwt.user_lookup_loader
     def _lookup(_header: dict[str, Any], payload: dict[str, Any]) -> User | None:
-        return services().users.get(payload["sub"])
+        return _token_checks(payload).user
 
     return jwt
+
+
+@dataclass(frozen=True)
+class _TokenChecks:
+    revoked: bool
+    user: User | None
+
+
+_CHECKS = "scene_weaver_token_checks"
+
+
+def _token_checks(payload: dict[str, Any]) -> _TokenChecks:
+    """Whether the token is revoked, and its user: one round trip, once a request.
+
+    flask-jwt-extended asks for them separately (the blocklist, then the user), and a
+    rate-limited view verifies its token twice (the limit's key, then the view).
+    """
+    checks: dict[str, _TokenChecks] = g.setdefault(_CHECKS, {})
+    jti, username = str(payload["jti"]), str(payload["sub"])
+    if jti not in checks:
+        pipe = services().redis.pipeline(transaction=False)
+        pipe.exists(keys.token_blocklist(jti))
+        pipe.hget(keys.user(username), "role")  # what UserStore.get reads
+        revoked, role = pipe.execute()
+        checks[jti] = _TokenChecks(bool(revoked), User(username, decode(role)) if role is not None else None)
+    return checks[jti]
+
+
+def jwt_required_once(view: F) -> F:
+    """``jwt_required()`` for a view under a rate limit: the limit's key (``limits.user_or_address``)
+    has verified the request's access token already; it is verified again only if it has not
+    (no token, a bad one, a limit that did not run), which raises what ``jwt_required`` raises."""
+
+    @functools.wraps(view)
+    def verified(*args: Any, **kwargs: Any) -> Any:
+        if not _verified_in_this_request():
+            verify_jwt_in_request()
+        return current_app.ensure_sync(view)(*args, **kwargs)
+
+    return cast(F, verified)
+
+
+def _verified_in_this_request() -> bool:
+    try:
+        return bool(get_jwt())  # {} when an optional check found no token
+    except RuntimeError:  # no check has succeeded in this request
+        return False
 
 
 # A token this API signs always has these; without exp it never expires, without jti it

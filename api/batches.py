@@ -35,7 +35,7 @@ from scene_weaver.webhooks import check_url
 from workers.dispatch import admit, batch_ended
 
 from . import idempotency
-from .auth import Forbidden, current_user
+from .auth import Forbidden, current_user, jwt_required_once
 from .errors import validation_details
 from .gallery_links import gallery_link
 from .jobs import _url, job_view
@@ -213,7 +213,7 @@ def _claimed_batch(batches: BatchStore, batch_id: str) -> Batch:
             description="Body limit MAX_BATCH_BYTES; at most MAX_BATCH_ENTRIES entries. Strict mode with parse "
                         "warnings is a 422 `script_invalid` listing each with its line.")
 @rate_limited("batch")
-@jwt_required()
+@jwt_required_once
 def create_batch() -> tuple[Response, int] | Response:
     request.max_content_length = services().settings.max_batch_bytes
     raw = json_body()

@@ -10,6 +10,7 @@ URLs); a batch page signs each of its jobs' picture links with the batch link's 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -53,13 +54,16 @@ class Grant:
 
 class GalleryLinks:
     def __init__(self, secret: str, lifetime: int, clock: Callable[[], float] = time.time) -> None:
-        self._signer = Signer(secret, salt=_SALT, key_derivation="hmac", digest_method=hashlib.sha256)
+        # The salted key derived once (itsdangerous derives it again for every signature otherwise):
+        # the same HMAC-SHA256 signatures as Signer(secret, salt=_SALT, key_derivation="hmac").
+        derived = Signer(secret, salt=_SALT, key_derivation="hmac", digest_method=hashlib.sha256).derive_key()
+        self._signer = Signer(derived, key_derivation="none", digest_method=hashlib.sha256)
         self.lifetime = lifetime
         self._clock = clock
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GalleryLinks:
-        return cls(settings.jwt_secret_key, settings.gallery_link_expires)
+        return _links(settings.jwt_secret_key, settings.gallery_link_expires)
 
     def grant(self, kind: Kind, ident: str) -> Grant:
         """A new grant for ``kind:ident``, good for ``lifetime`` seconds from now."""
@@ -79,6 +83,12 @@ class GalleryLinks:
             raise GalleryLinkRefused("this gallery link has expired: ask the API for the job or batch again",
                                      code="gallery_link_expired", details={"expired_at": expires})
         return Grant(kind, ident, expires)
+
+
+@functools.lru_cache(maxsize=8)
+def _links(secret: str, lifetime: int) -> GalleryLinks:
+    """One signer per secret and lifetime (every job answer signs its gallery link)."""
+    return GalleryLinks(secret, lifetime)
 
 
 _PAGES: dict[str, tuple[str, str]] = {"job": ("gallery.job_gallery", "job_id"),

@@ -41,6 +41,7 @@ class Claim:
     fresh: bool
     enqueued: bool = False
     at: float = 0.0  # when the first request claimed the key (epoch s)
+    body: str = ""  # the body's fingerprint, when this request wrote the claim (fresh)
 
 
 def fingerprint(body: dict[str, Any]) -> str:
@@ -56,7 +57,7 @@ def claim(client: redis.Redis, username: str, key: str, body_hash: str, new_job_
     now = time.time()
     record = json.dumps({"job_id": new_job_id, "body": body_hash, "at": now})
     if client.set(redis_key, record, nx=True, ex=TTL_SECONDS):
-        return Claim(redis_key, new_job_id, fresh=True, at=now)
+        return Claim(redis_key, new_job_id, fresh=True, at=now, body=body_hash)
     raw = client.get(redis_key)
     if raw is None:  # expired between the two calls: claim again
         return claim(client, username, key, body_hash, new_job_id)
@@ -71,6 +72,10 @@ def claim(client: redis.Redis, username: str, key: str, body_hash: str, new_job_
 
 def mark_enqueued(client: redis.Redis, found: Claim) -> None:
     """The claimed job is in the queue (or recorded for the reconciler): a retry only replays it."""
+    if found.fresh:  # this request wrote the claim, so it knows the record: one write, not a read and a write
+        record = {"job_id": found.job_id, "body": found.body, "at": found.at, "enqueued": True}
+        client.set(found.key, json.dumps(record), xx=True, keepttl=True)
+        return
     raw = client.get(found.key)
     if raw is None:
         return

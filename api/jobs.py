@@ -18,7 +18,7 @@ from scene_weaver.users import User
 from scene_weaver.weaving import weave_scene
 
 from . import idempotency
-from .auth import current_user
+from .auth import current_user, jwt_required_once
 from .caching import DRY_RUN_TTL, cached_json, content_key
 from .gallery_links import gallery_link
 from .limits import rate_limited
@@ -131,7 +131,7 @@ def _dry_run(raw: dict[str, Any]) -> Response:
             errors=(403, 409), rate_limit="process",
             description="200 answers a dry run, or a repeated Idempotency-Key with the job it made.")
 @rate_limited("process")
-@jwt_required()
+@jwt_required_once
 def process() -> tuple[Response, int] | Response:
     raw = json_body()
     if parse_query(ProcessQuery).dry_run:

@@ -8,7 +8,8 @@ WebSocket ``process`` message (:func:`hit`). Only flask-limiter's public API is 
 flask-limiter's own headers would put ``Retry-After`` on every limited answer, a 202 as much
 as a 429, and it has no setting to keep it off the served ones. As its maintainer advises,
 its headers are off and :func:`_rate_limit_headers` writes them from ``current_limit``:
-``X-RateLimit-*`` on every limited answer, ``Retry-After`` on a 429 only.
+``X-RateLimit-*`` on every limited answer, ``Retry-After`` on a 429 only. The window those
+headers need comes back with the hit itself (:mod:`api.limit_storage`): one round trip.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from limits.errors import StorageError
 
 from scene_weaver import keys, redis_urls
 from scene_weaver.settings import Settings
+
+from . import limit_storage
 
 __all__ = ["rate_limited", "init_limits", "hit", "user_or_address", "client_address", "LIMIT_KINDS"]
 
@@ -108,7 +111,7 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
     limiter = Limiter(
         key_func=user_or_address,
         app=app,
-        storage_uri=redis_urls.limits_storage_uri(settings.require_redis_url()),
+        storage_uri=limit_storage.storage_uri(redis_urls.limits_storage_uri(settings.require_redis_url())),
         storage_options={"socket_connect_timeout": 2, "socket_timeout": 5},
         key_prefix=keys.rate_limit_prefix(),
         strategy="moving-window",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-from flask_jwt_extended import jwt_required
 
 from scene_weaver.script import parse_script
 
+from .auth import jwt_required_once
 from .limits import rate_limited
 from .openapi_meta import documented
 from .requests import parse_body
@@ -23,7 +23,7 @@ bp = Blueprint("parse", __name__)
             responses={200: ParseResponse}, rate_limit="parse",
             description="In strict mode any warning is a 422 `script_invalid` whose details list all of them.")
 @rate_limited("parse")
-@jwt_required()
+@jwt_required_once
 def parse() -> Response:
     body = parse_body(ParseRequest)
     result = parse_script(body.script, format=body.format, strict=body.strict)

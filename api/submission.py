@@ -86,16 +86,17 @@ def submit_scene(
             idempotency.mark_enqueued(svc.redis, claim)
             return Submission(job, created=True)
     try:
+        # Recorded as dispatched in the step that writes the job: no round trip of its own.
         job = svc.jobs.create(username, body.scene(), priority=body.priority, options=body.job_options(),
-                              job_id=job_id)
+                              job_id=job_id, dispatched=True)
     except Exception:
         if claim is not None:
             with contextlib.suppress(redis.RedisError):  # Redis down: the retry finds the claim and creates
                 idempotency.release(svc.redis, claim)
         raise
-    # Recorded as dispatched, then published: a failure is a 503 (BrokerUnavailable) and the job,
-    # recorded or not, is enqueued by the reconciler or by a retry with the same Idempotency-Key.
-    enqueue_job(svc.celery, job.job_id, body.priority)
+    # Recorded as dispatched (above), then published: a failure is a 503 (BrokerUnavailable) and the
+    # job is enqueued by the reconciler or by a retry with the same Idempotency-Key.
+    enqueue_job(svc.celery, job.job_id, body.priority, recorded=True)
     if claim is not None:
         idempotency.mark_enqueued(svc.redis, claim)
     return Submission(job, created=True)

@@ -1,12 +1,20 @@
 """Submit latency: ``POST /v1/process`` against a bare Flask endpoint, same gunicorn settings.
 
-    .venv/bin/python bench/bench_api.py [--requests 2000] [--concurrency 8]
+    .venv/bin/python bench/bench_api.py [--requests 2000] [--concurrency 8] [--rounds 4]
 
-Both apps run under ``api/gunicorn_conf.py`` with 2 workers on loopback; the same number of
-requests is sent at the same fixed concurrency (one keep-alive session per client thread).
-Ours authenticates (JWT), validates, rate-limits (limit raised out of the way), writes the
-job record and enqueues it on Redis; no worker runs, so the queue only grows. Prints one
-JSON line: p50 and p99 of both, and the p99 ratio (target: within 2x).
+Both apps run under ``api/gunicorn_conf.py`` with the same worker count (``--workers``, 2)
+on loopback; the same number of requests is sent at the same fixed concurrency (one
+keep-alive session per client thread). Both are warmed up first and the warm-up is not
+counted. The measured requests are sent in ``--rounds`` rounds, ours and the bare app's
+alternating (ABBA...), so a change in the machine's load during the run (it is shared)
+falls on both alike. Ours authenticates (JWT), validates, rate-limits (limit raised out of
+the way), writes the job record and enqueues it on Redis; no worker runs, so the queue only
+grows. Prints one JSON line: p50 and p99 of both, the ratios (target: p99 within 2x), and
+what one submit costs Redis: its commands and its read events (``INFO stats``
+``total_reads_processed``: one per request a client sends, a pipeline or a script being
+one; the round trips) over the measured requests. ``process_cpu_ms`` and ``bare_cpu_ms`` are
+the CPU time (user + system) the gunicorn workers spent per request: unlike latency, they
+hardly move with what else the (shared) machine runs.
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 import requests
@@ -38,10 +48,10 @@ BODY = {"speaker": "Iris", "dialogue": ["Is the sea awake tonight?"],
         "narration": "The lighthouse stairs at night, a lamp swinging.", "style": "noir"}
 
 
-def _serve(app: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(app: str, env: dict[str, str], cwd: Path, workers: int = 2) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind",
-                             f"127.0.0.1:{port}", "--workers", "2", app], env=env, cwd=cwd,
+                             f"127.0.0.1:{port}", "--workers", str(workers), app], env=env, cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -94,10 +104,41 @@ def _quantiles(values: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
+def _cpu_seconds(master: int) -> float:
+    """CPU time (user + system) of a gunicorn master's worker processes so far (Linux /proc)."""
+    total = 0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _redis_counts(client: redis.Redis) -> tuple[int, int]:
+    stats: Any = client.info("stats")
+    return int(stats["total_commands_processed"]), int(stats["total_reads_processed"])
+
+
+def interleaved(targets: dict[str, str], headers: dict[str, str], total: int, *, concurrency: int, rounds: int,
+                between: Callable[[str, int], None] | None = None) -> dict[str, list[float]]:
+    """Latencies per target: ``total`` requests each, sent in ``rounds`` rounds whose order
+    alternates (A B, B A, ...); ``between(name, sent)`` runs after each target's share."""
+    names = list(targets)
+    latencies: dict[str, list[float]] = {name: [] for name in names}
+    share = max(1, total // rounds)
+    for index in range(rounds):
+        for name in (names if index % 2 == 0 else names[::-1]):
+            latencies[name] += measure(targets[name], headers, share, concurrency)
+            if between is not None:
+                between(name, share)
+    return latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=8, help="alternating rounds the requests are split into")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, for both apps")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis", appendonly=False) as server:
         home = Path(tmp) / "home"
@@ -106,9 +147,9 @@ def main() -> None:
                "RATE_LIMIT_PROCESS": "1000000/minute", "RATE_LIMIT_LOGIN": "1000/minute"}
         client = redis.Redis.from_url(server.url)
         UserStore(client, rounds=4).add("bench", "bench-password-0123")
-        ours, ours_base = _serve("api.wsgi:app", env, ROOT)
+        ours, ours_base = _serve("api.wsgi:app", env, ROOT, args.workers)
         try:
-            bare, bare_base = _serve("bare_app:app", env, ROOT / "bench")
+            bare, bare_base = _serve("bare_app:app", env, ROOT / "bench", args.workers)
         except BaseException:
             _stop(ours)
             raise
@@ -116,19 +157,46 @@ def main() -> None:
             token = requests.post(ours_base + "/v1/auth/login", json={"username": "bench",
                                   "password": "bench-password-0123"}, timeout=10).json()["access_token"]
             auth = {"Authorization": f"Bearer {token}"}
+            targets = {"ours": ours_base + "/v1/process", "bare": bare_base + "/v1/process"}
             warm = max(50, args.requests // 20)
-            measure(ours_base + "/v1/process", auth, warm, args.concurrency)
-            measure(bare_base + "/v1/process", auth, warm, args.concurrency)
-            ours_p50, ours_p99 = _quantiles(measure(ours_base + "/v1/process", auth, args.requests, args.concurrency))
-            bare_p50, bare_p99 = _quantiles(measure(bare_base + "/v1/process", auth, args.requests, args.concurrency))
+            for url in targets.values():
+                measure(url, auth, warm, args.concurrency)
+            # Only ours talks to Redis; the counts are taken around each of its rounds (the
+            # INFO calls themselves are one command and one read each).
+            spent = {"commands": 0, "reads": 0, "requests": 0}
+            before = [_redis_counts(client)]
+            masters = {"ours": ours.pid, "bare": bare.pid}
+            cpu = dict.fromkeys(masters, 0.0)
+            cpu_from = {name: _cpu_seconds(pid) for name, pid in masters.items()}
+
+            def count(name: str, sent: int) -> None:
+                now = _redis_counts(client)
+                if name == "ours":
+                    spent["commands"] += now[0] - before[0][0] - 1
+                    spent["reads"] += now[1] - before[0][1] - 1
+                    spent["requests"] += sent
+                before[0] = now
+                used = _cpu_seconds(masters[name])
+                cpu[name] += used - cpu_from[name]
+                cpu_from[name] = used
+
+            latencies = interleaved(targets, auth, args.requests, concurrency=args.concurrency, rounds=args.rounds,
+                                    between=count)
         finally:
             _stop(ours)
             _stop(bare)
             client.close()
-    print(json.dumps({"bench": "api_latency", "requests": args.requests, "concurrency": args.concurrency,
+    ours_p50, ours_p99 = _quantiles(latencies["ours"])
+    bare_p50, bare_p99 = _quantiles(latencies["bare"])
+    print(json.dumps({"bench": "api_latency", "requests": len(latencies["ours"]), "concurrency": args.concurrency,
+                      "rounds": args.rounds, "gunicorn_workers": args.workers,
                       "process_p50_ms": round(ours_p50 * 1000, 2), "process_p99_ms": round(ours_p99 * 1000, 2),
                       "bare_p50_ms": round(bare_p50 * 1000, 2), "bare_p99_ms": round(bare_p99 * 1000, 2),
-                      "p50_ratio": round(ours_p50 / bare_p50, 2), "p99_ratio": round(ours_p99 / bare_p99, 2)}),
+                      "p50_ratio": round(ours_p50 / bare_p50, 2), "p99_ratio": round(ours_p99 / bare_p99, 2),
+                      "process_cpu_ms": round(cpu["ours"] * 1000 / len(latencies["ours"]), 3),
+                      "bare_cpu_ms": round(cpu["bare"] * 1000 / len(latencies["bare"]), 3),
+                      "redis_commands_per_submit": round(spent["commands"] / spent["requests"], 2),
+                      "redis_round_trips_per_submit": round(spent["reads"] / spent["requests"], 2)}),
           flush=True)
 
 

@@ -8,11 +8,13 @@ and the figures written to ``bench/results/``.
   and 4 worker processes, and one worker's memory growth over 20,000 jobs;
 - batches: a high job's wait behind 300 low items, another user's wait beside a 1,000-item
   batch, and a 400-entry script against the ideal entries x latency / slots;
-- the same 1,000 scenes submitted again once drawn: served from the result cache (target: >= 20x).
+- the same 1,000 scenes submitted again once drawn: served from the result cache (target: >= 20x);
+- queue wait by priority: high, normal and low jobs submitted at a steady rate behind a backlog
+  of 300 low and normal jobs, one worker process (p50, p95 and n per priority).
 
 Each step prints JSON lines (the step's figures); this script echoes them, keeps them, and
 writes ``bench/results/latest.json`` (the headline figures: a number, or null with the
-reason in ``notes``), a dated copy, ``latest.md`` (a Markdown summary) and ``latest.png``
+reason in ``notes``; and ``wait_by_priority``, null when not measured), a dated copy, ``latest.md`` (a Markdown summary) and ``latest.png``
 (throughput against worker processes, and queue wait by priority when measured).
 ``BENCH_QUICK=1`` shrinks every step (a smoke run of the harness, not figures to quote).
 """
@@ -45,6 +47,7 @@ STEPS: list[list[str]] = [
     ["bench_batches.py", "--latency", "0.2", "--slots", "8",
      *(["--samples", "2", "--cache-entries", "200"] if QUICK else [])],
     ["bench_dedup.py", "--scenes", "200" if QUICK else "1000", "--latency", "0.2"],
+    ["bench_priority.py", *(["--backlog", "60", "--max-probe-seconds", "5"] if QUICK else [])],
 ]
 
 # The headline figures, each with what it means (the Markdown summary prints both).
@@ -89,6 +92,7 @@ def headline(records: list[dict[str, Any]], failures: list[str]) -> dict[str, An
     """The figures of ``FIGURES`` from the steps' records; null with a note when one is missing."""
     figures: dict[str, Any] = dict.fromkeys(FIGURES)
     notes: list[str] = []
+    waits: dict[str, Any] | None = None
     for record in records:
         kind = record.get("bench")
         if kind == "pipeline" and record.get("workers", 1) == 1:
@@ -105,6 +109,8 @@ def headline(records: list[dict[str, Any]], failures: list[str]) -> dict[str, An
                 notes.append(f"worker_rss_growth measured over {record.get('n')} jobs, not 20,000")
         elif kind == "api_latency":
             figures["api_p99_ratio"] = record["p99_ratio"]
+        elif kind == "priority_wait":
+            waits = record["wait_by_priority"]
         elif kind == "batches":  # the worst of the samples
             figures["priority_high_wait_s"] = record["high_wait_s"]["max"]
             figures["fair_share_wait_s"] = record["other_user_wait_s"]["max"]
@@ -113,6 +119,11 @@ def headline(records: list[dict[str, Any]], failures: list[str]) -> dict[str, An
         if value is None:
             notes.append(f"{name}: not measured by this run"
                          + (f" (failed steps: {', '.join(failures)})" if failures else " (no benchmark reports it yet)"))
+    if waits is None:
+        notes.append("wait_by_priority: not measured by this run"
+                     + (f" (failed steps: {', '.join(failures)})" if failures else ""))
+    # Not a single number: beside the headline figures, p50/p95 seconds and n per priority.
+    figures["wait_by_priority"] = waits
     figures["notes"] = notes
     return figures
 
@@ -141,6 +152,11 @@ def summary(result: dict[str, Any]) -> str:
         parts += ["## Throughput against worker processes", "",
                   "| workers | through the API, jobs/s | enqueued, jobs/s | raw Celery tasks/s | ratio | enqueued ratio "
                   "| our worker CPU ms/job | raw Celery CPU ms/task |", "|---|---|---|---|---|---|---|---|", *scaling, ""]
+    waits = figures.get("wait_by_priority")
+    if waits:
+        parts += ["## Queue wait by priority under a backlog (seconds)", "", "| priority | p50 | p95 | n |",
+                  "|---|---|---|---|", *[f"| {name} | {w['p50']} | {w['p95']} | {w['n']} |" for name, w in waits.items()],
+                  ""]
     if figures["notes"]:
         parts += ["## Notes", "", *[f"- {note}" for note in figures["notes"]], ""]
     return "\n".join(parts)
@@ -164,13 +180,26 @@ def plot(result: dict[str, Any], path: Path) -> bool:
         left.plot(workers, [r["baseline_celery_noop_per_s"] for r in pipeline], "o-", label="raw Celery no-op")
         left.plot(workers, [r["pipeline_jobs_per_s"] for r in pipeline], "s-", label="Scene Weaver pipeline")
         left.set_xticks(workers)
-    left.set(title="Throughput", xlabel="worker processes", ylabel="jobs per second")
-    left.legend()
-    left.grid(alpha=0.3)
+        left.set(title="Throughput", xlabel="worker processes", ylabel="jobs per second")
+        left.legend()
+        left.grid(alpha=0.3)
+    else:
+        left.text(0.5, 0.5, "throughput: not measured in this run", ha="center", va="center")
+        left.set_axis_off()
     if waits:
-        names = list(waits)
-        right.bar(names, [waits[name] for name in names], color=["#c0392b", "#2980b9", "#7f8c8d"][: len(names)])
-        right.set(title="Queue wait by priority under a backlog", ylabel="seconds (p95)")
+        # Each priority's p50 and p95 side by side; seconds on a log scale: a high job waits
+        # milliseconds, a low one the whole backlog.
+        names = [name for name in waits if waits[name].get("p95") is not None]
+        places = range(len(names))
+        for offset, quantile, shade in ((-0.2, "p50", "#2980b9"), (0.2, "p95", "#c0392b")):
+            values = [max(waits[name][quantile], 1e-3) for name in names]
+            bars = right.bar([x + offset for x in places], values, width=0.4, color=shade, label=quantile)
+            right.bar_label(bars, labels=[f"{waits[name][quantile]:.2f}" for name in names], fontsize=8)
+        right.set_xticks(list(places), [f"{name}\n(n={waits[name]['n']})" for name in names])
+        right.set_yscale("log")
+        right.set(title="Queue wait by priority under a backlog", ylabel="seconds (log scale)")
+        right.legend()
+        right.grid(alpha=0.3, axis="y")
     else:
         right.text(0.5, 0.5, "queue wait by priority: not measured in this run", ha="center", va="center")
         right.set_axis_off()

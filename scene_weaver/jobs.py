@@ -195,14 +195,27 @@ class JobStore:
         priority: Priority = Priority.NORMAL,
         options: dict[str, Any] | None = None,
         job_id: str | None = None,
+        dispatched: bool = False,
     ) -> Job:
+        """Write a new ``queued`` job in one round trip and return it (as written: it is not read back).
+
+        ``dispatched``: also record it in the dispatched-jobs index in the same step (what
+        :meth:`record_dispatched` does), for a caller that publishes its task next; the
+        reconciler then sends it again if that publish fails or its message is lost.
+        """
         job_id = job_id or self.new_id()
+        created_at = utc_now_iso()
+        score = time.time()
         pipe = self.client.pipeline(transaction=True)
-        self.add_record(pipe, job_id, owner, scene, priority=priority, options=options)
+        self.add_record(pipe, job_id, owner, scene, priority=priority, options=options,
+                        extra={"created_at": created_at}, score=score)
+        if dispatched:
+            pipe.zadd(keys.dispatched_jobs(), {job_id: score})
         pipe.execute()
-        job = self.get(job_id)
-        assert job is not None
-        return job
+        return Job(job_id=job_id, owner=owner, status=JobStatus.QUEUED, priority=priority, progress=0,
+                   created_at=created_at, started_at=None, finished_at=None, attempts=0,
+                   scene=scene.model_dump(mode="json"), prompt=None, result=None, error=None, retries=[],
+                   options=json.loads(_json_field(options or {})))  # as a read gives it back
 
     @staticmethod
     def add_record(

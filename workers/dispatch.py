@@ -67,10 +67,15 @@ def _store(app: Celery) -> JobStore:
         return store
 
 
-def enqueue_job(app: Celery, job_id: str, priority: Priority) -> None:
-    """Record ``job_id`` as dispatched, then publish its task; ``BrokerUnavailable`` if either fails."""
+def enqueue_job(app: Celery, job_id: str, priority: Priority, *, recorded: bool = False) -> None:
+    """Record ``job_id`` as dispatched, then publish its task; ``BrokerUnavailable`` if either fails.
+
+    ``recorded``: the caller already recorded it as dispatched (``JobStore.create(...,
+    dispatched=True)`` does it in the step that writes the job): only the publish is left.
+    """
     try:
-        _store(app).record_dispatched(job_id)
+        if not recorded:
+            _store(app).record_dispatched(job_id)
         # enqueued_at: the worker observes the queue wait from it; request_id: its log events name the request.
         app.send_task(PROCESS_SCENE, args=[job_id], queue=queue_for(priority),
                       headers={"enqueued_at": time.time(), "request_id": logs.request_id.get()})
