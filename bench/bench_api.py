@@ -38,7 +38,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_pipeline import _stop  # noqa: E402
+from bench.bench_pipeline import _stop, run_clients  # noqa: E402
 from scene_weaver.stack import EmbeddedRedis, free_port  # noqa: E402
 from scene_weaver.users import UserStore  # noqa: E402
 
@@ -89,13 +89,7 @@ def measure(url: str, headers: dict[str, str], total: int, concurrency: int) -> 
                         failures.append(f"{response.status_code} {response.text[:200]}")
                     latencies.append(elapsed)
 
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise RuntimeError(f"{len(failures)} requests were not accepted, e.g. {failures[0]}")
+    run_clients(client, concurrency, failures, "requests were not accepted")
     return latencies
 
 

@@ -154,14 +154,19 @@ def _submit_via_api(base: str, token: str, count: int) -> list[str]:
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=client) for _ in range(API_CLIENTS)]
+    run_clients(client, API_CLIENTS, refused, "submissions were refused")
+    return ids
+
+
+def run_clients(client: Callable[[], None], count: int, failures: list[str], what: str) -> None:
+    """Run ``count`` threads of ``client`` to their end; then fail if any noted a failure."""
+    threads = [threading.Thread(target=client) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    if refused:
-        raise RuntimeError(f"{len(refused)} submissions refused, e.g. {refused[0]}")
-    return ids
+    if failures:
+        raise RuntimeError(f"{len(failures)} {what}, e.g. {failures[0]}")
 
 
 def _serve_api(env: dict[str, str], client: redis.Redis) -> tuple[subprocess.Popen[bytes], str, str]:
