@@ -7,6 +7,7 @@ from celery import Celery
 from scene_weaver import redis_urls
 from scene_weaver.settings import Settings
 
+from . import kombu_fixes  # noqa: F401  (kombu's Redis-restart workaround, one client a channel)
 from .queues import DELIVER_WEBHOOK, QUEUES, WEBHOOK_QUEUE
 
 __all__ = ["create_celery"]
