@@ -241,14 +241,14 @@ def pipeline(redis_url: str, jobs: int, home: Path, workers: int = 1, *, rss_job
             assert all(s == b"succeeded" for s in statuses), "a benchmark job failed"
 
         wait(submit(16 * workers))  # warm up: sessions connected, code paths loaded
-        apis = [api] if api is not None else []
-        cpu, api_cpu, started = _cpu_seconds(procs), _cpu_seconds(apis), time.perf_counter()
+        groups = {"cpu_ms_per_job": procs, "renderer_cpu_ms_per_job": [renderer],
+                  **({"api_cpu_ms_per_job": [api]} if api is not None else {})}
+        cpu, started = {name: _cpu_seconds(group) for name, group in groups.items()}, time.perf_counter()
         wait(submit(jobs))
         rate = jobs / (time.perf_counter() - started)
-        cpu_ms = (_cpu_seconds(procs) - cpu) * 1000 / jobs
-        api_ms = (_cpu_seconds(apis) - api_cpu) * 1000 / jobs
+        spent = {name: round((_cpu_seconds(group) - cpu[name]) * 1000 / jobs, 3) for name, group in groups.items()}
         if not rss_jobs:
-            return rate, {"cpu_ms_per_job": round(cpu_ms, 3), **({"api_cpu_ms_per_job": round(api_ms, 3)} if apis else {})}
+            return rate, spent
         return rate, _rss_growth(procs[0], client, submit, wait, done=16 * workers + jobs, until=rss_jobs)
     finally:
         for proc in procs:
@@ -299,6 +299,7 @@ def main() -> None:
                               "ratio": round(ours / raw, 3), "baseline_cpu_ms_per_task": round(raw_cpu, 3),
                               "worker_cpu_ms_per_job": (extra or {}).get("cpu_ms_per_job"),
                               "api_cpu_ms_per_job": (extra or {}).get("api_cpu_ms_per_job"),
+                              "renderer_cpu_ms_per_job": (extra or {}).get("renderer_cpu_ms_per_job"),
                               "enqueued_jobs_per_s": round(direct, 1), "enqueued_ratio": round(direct / raw, 3),
                               "enqueued_worker_cpu_ms_per_job": (direct_extra or {}).get("cpu_ms_per_job"),
                               "jobs": args.jobs,

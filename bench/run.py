@@ -178,7 +178,9 @@ def plot(result: dict[str, Any], path: Path) -> bool:
     if pipeline:
         workers = [r["workers"] for r in pipeline]
         left.plot(workers, [r["baseline_celery_noop_per_s"] for r in pipeline], "o-", label="raw Celery no-op")
-        left.plot(workers, [r["pipeline_jobs_per_s"] for r in pipeline], "s-", label="Scene Weaver pipeline")
+        left.plot(workers, [r["pipeline_jobs_per_s"] for r in pipeline], "s-", label="Scene Weaver, through the API")
+        if all(r.get("enqueued_jobs_per_s") for r in pipeline):
+            left.plot(workers, [r["enqueued_jobs_per_s"] for r in pipeline], "^--", label="Scene Weaver, enqueued")
         left.set_xticks(workers)
         left.set(title="Throughput", xlabel="worker processes", ylabel="jobs per second")
         left.legend()
