@@ -32,9 +32,8 @@ from flask_jwt_extended.exceptions import JWTDecodeError, JWTExtendedException
 
 from scene_weaver import keys
 from scene_weaver.errors import AuthError, SceneWeaverError
-from scene_weaver.redis_text import decode
 from scene_weaver.settings import Settings
-from scene_weaver.users import User
+from scene_weaver.users import User, UserStore
 
 from .errors import error_response
 from .limits import rate_limited
@@ -121,9 +120,9 @@ def _token_checks(payload: dict[str, Any]) -> _TokenChecks:
     if jti not in checks:
         pipe = services().redis.pipeline(transaction=False)
         pipe.exists(keys.token_blocklist(jti))
-        pipe.hget(keys.user(username), "role")  # what UserStore.get reads
+        UserStore.read(pipe, username)
         revoked, role = pipe.execute()
-        checks[jti] = _TokenChecks(bool(revoked), User(username, decode(role)) if role is not None else None)
+        checks[jti] = _TokenChecks(bool(revoked), UserStore.user_from(username, role))
     return checks[jti]
 
 

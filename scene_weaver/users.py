@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import bcrypt
 import redis
@@ -68,10 +69,17 @@ class UserStore:
             self.add(username, password, role)
 
     def get(self, username: str) -> User | None:
-        raw = self.client.hget(keys.user(username), "role")
-        if raw is None:
-            return None
-        return User(username, decode(raw))
+        return self.user_from(username, self.client.hget(keys.user(username), "role"))
+
+    @staticmethod
+    def read(pipe: redis.client.Pipeline, username: str) -> None:
+        """Queue the read :meth:`get` makes on ``pipe`` (one round trip with the caller's other reads);
+        :meth:`user_from` turns its reply into the user."""
+        pipe.hget(keys.user(username), "role")
+
+    @staticmethod
+    def user_from(username: str, raw: Any) -> User | None:
+        return User(username, decode(raw)) if raw is not None else None
 
     def authenticate(self, username: str, password: str) -> User | None:
         stored = self.client.hget(keys.user(username), "password") if username else None
