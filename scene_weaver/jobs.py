@@ -25,7 +25,7 @@ from .models import TERMINAL_STATUSES, JobStatus, Priority, Scene
 from .redis_text import decode, decode_hash
 
 __all__ = ["Job", "JobEvent", "JobStore", "EVENT_STREAM_MAXLEN", "SEMANTEST_DUPLICATES_COUNTER",
-           "TRANSITION_FUNCTION", "transition_args"]
+           "TRANSITION_FUNCTION", "json_field", "transition_args"]
 
 EVENT_STREAM_MAXLEN = 2000
 # Counter (hash ``sw:counters``): Semantest requests that may be duplicates (a run resumed mid-generation).
@@ -169,7 +169,7 @@ class Job:
         )
 
 
-def _json_field(value: Any) -> str:
+def json_field(value: Any) -> str:
     """A hash field or script argument: strings as they are, anything else as compact JSON."""
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
@@ -215,7 +215,7 @@ class JobStore:
         return Job(job_id=job_id, owner=owner, status=JobStatus.QUEUED, priority=priority, progress=0,
                    created_at=created_at, started_at=None, finished_at=None, attempts=0,
                    scene=scene.model_dump(mode="json"), prompt=None, result=None, error=None, retries=[],
-                   options=json.loads(_json_field(options or {})))  # as a read gives it back
+                   options=json.loads(json_field(options or {})))  # as a read gives it back
 
     @staticmethod
     def add_record(
@@ -241,8 +241,8 @@ class JobStore:
             "progress": "0",
             "created_at": utc_now_iso(),
             "attempts": "0",
-            "scene": _json_field(scene.model_dump(mode="json")),
-            "options": _json_field(options or {}),
+            "scene": json_field(scene.model_dump(mode="json")),
+            "options": json_field(options or {}),
             **(extra or {}),
         }
         score = time.time() if score is None else score
@@ -285,14 +285,15 @@ class JobStore:
         (field, value) written only when the field is absent.
         """
         args = transition_args(status, event, data, fields, attempts=attempts, set_once=set_once)
-        applied, _ = self._transition(keys=self._transition_keys(job_id),
+        applied, _ = self._transition(keys=self.transition_keys(job_id),
                                       args=args)
         if int(applied) < 0:
             raise NotFound(f"job {job_id} not found", code="job_not_found")
         return int(applied) == 1
 
     @staticmethod
-    def _transition_keys(job_id: str) -> list[str]:
+    def transition_keys(job_id: str) -> list[str]:
+        """The keys the state change touches (TRANSITION_FUNCTION's first four arguments)."""
         return [keys.job(job_id), keys.job_events(job_id), keys.admission_inflight(), keys.dispatched_jobs()]
 
     def mark_started(self, job_id: str) -> bool:
@@ -344,7 +345,7 @@ class JobStore:
         pipe = self.client.pipeline(transaction=False)
         now = utc_now_iso()
         for job_id, prompt, result in served:
-            names = self._transition_keys(job_id)
+            names = self.transition_keys(job_id)
             for args in (
                 transition_args(JobStatus.STARTED, "started", None, {"progress": "0"}, attempts=1,
                                  set_once=("started_at", now)),
@@ -480,14 +481,14 @@ def transition_args(status: JobStatus | None, event: str, data: dict[str, Any] |
     args: list[str] = [
         status.value if status else "",
         event,
-        _json_field(data or {}),
+        json_field(data or {}),
         str(EVENT_STREAM_MAXLEN),
         str(attempts),
         once_name,
         once_value,
     ]
     for name, value in (fields or {}).items():
-        args += [name, _json_field(value)]
+        args += [name, json_field(value)]
     return args
 
 

@@ -144,7 +144,7 @@ def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None, *,
     emit = _notifier(notify, run.job)
     started, ended = time.monotonic(), "retry"  # a run that raises is parked or retried
     try:
-        outcome = _run_locked(ctx, run, begun, emit)
+        outcome = _run_locked(ctx, run, begun, emit, terms)
         ended = outcome.value
     finally:
         if not run.lock_released:
@@ -156,7 +156,8 @@ def run_job(ctx: JobContext, job_id: str, notify: Notify | None = None, *,
 
 
 def _run_locked(  # noqa: PLR0911 - one return per way a run ends
-        ctx: JobContext, run: _Run, begun: Begun, emit: Callable[[str, dict[str, Any]], None]) -> Outcome:
+        ctx: JobContext, run: _Run, begun: Begun, emit: Callable[[str, dict[str, Any]], None],
+        terms: ServiceTerms) -> Outcome:
     store, job = ctx.store, run.job
     job_id = job.job_id
     if begun.verdict == "cancel":
@@ -192,7 +193,7 @@ def _run_locked(  # noqa: PLR0911 - one return per way a run ends
         prompt_ttl=ctx.prompts.ttl, prompt_counter=PROMPT_HITS if prompt_hit else PROMPT_MISSES,
         prompt={"text": prompt.text, "negative": prompt.negative, "style": prompt.style},
         scene_key=scene_key(job.scene, job.options, config), generation=generation, result_ttl=ctx.results.ttl,
-        force=force, flight_token=token, flight_lease=ctx.results.lease, terms=ctx.service.terms())
+        force=force, flight_token=token, flight_lease=ctx.results.lease, terms=terms)
     if prepared.verdict == "cancel":
         store.cancel(job_id)
         return Outcome.CANCELED

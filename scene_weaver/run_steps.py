@@ -23,14 +23,20 @@ another job's flight) keeps the stores' own methods.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
 from . import keys
-from .jobs import EVENT_STREAM_MAXLEN, SEMANTEST_DUPLICATES_COUNTER, TRANSITION_FUNCTION, Job
+from .jobs import (
+    EVENT_STREAM_MAXLEN,
+    SEMANTEST_DUPLICATES_COUNTER,
+    TRANSITION_FUNCTION,
+    Job,
+    JobStore,
+    json_field,
+)
 from .leases import LEASE_FUNCTION, new_token
 from .redis_text import decode, decode_hash
 from .semantest import ServiceTerms
@@ -146,14 +152,10 @@ class RunSteps:
         self._prepare = client.register_script(_PREPARE)
         self._finish = client.register_script(_FINISH)
 
-    @staticmethod
-    def _job_keys(job_id: str) -> list[str]:
-        return [keys.job(job_id), keys.job_events(job_id), keys.admission_inflight(), keys.dispatched_jobs()]
-
     def begin(self, job_id: str, runner_id: str, *, lock_ttl: float, cooldown: float, recheck: float,
               now_iso: str) -> Begun:
         reply: Any = self._begin(
-            keys=[*self._job_keys(job_id), keys.job_lock(job_id), keys.job_cancel(job_id), keys.breaker(),
+            keys=[*JobStore.transition_keys(job_id), keys.job_lock(job_id), keys.job_cancel(job_id), keys.breaker(),
                   keys.breaker_probe(), keys.config(), keys.counters()],
             args=[runner_id, int(lock_ttl * 1000), cooldown, recheck, EVENT_STREAM_MAXLEN, now_iso,
                   SEMANTEST_DUPLICATES_COUNTER])
@@ -173,10 +175,10 @@ class RunSteps:
         """``woven``: the prompt to store in the prompt cache (None: it came from there)."""
         slot = new_token(terms.slot_holder)
         reply: Any = self._prepare(
-            keys=[*self._job_keys(job_id), keys.job_cancel(job_id), prompt_key, keys.counters(),
+            keys=[*JobStore.transition_keys(job_id), keys.job_cancel(job_id), prompt_key, keys.counters(),
                   keys.result_scene(scene_key), keys.result_cache(generation), keys.result_flight(generation),
                   keys.breaker(), terms.slot_key],
-            args=[woven or "", prompt_ttl, prompt_counter, EVENT_STREAM_MAXLEN, _compact(prompt), generation,
+            args=[woven or "", prompt_ttl, prompt_counter, EVENT_STREAM_MAXLEN, json_field(prompt), generation,
                   result_ttl, "1" if force else "0", flight_token, max(1, int(flight_lease * 1000)),
                   terms.slot_limit, terms.slot_lease, slot])
         verdict = decode(reply[0])
@@ -188,17 +190,13 @@ class RunSteps:
                result_counter: str, result: dict[str, Any], finished_at: str, flight_token: str) -> bool:
         """True when the job succeeded by this step (False: it had ended meanwhile)."""
         applied = self._finish(
-            keys=[*self._job_keys(job_id), keys.result_cache(generation), keys.counters(),
+            keys=[*JobStore.transition_keys(job_id), keys.result_cache(generation), keys.counters(),
                   keys.result_flight(generation), keys.job_lock(job_id)],
-            args=[entry, result_ttl, result_counter, EVENT_STREAM_MAXLEN, _compact({"result": result}),
-                  _compact(result), finished_at, flight_token, runner_id])
+            args=[entry, result_ttl, result_counter, EVENT_STREAM_MAXLEN, json_field({"result": result}),
+                  json_field(result), finished_at, flight_token, runner_id])
         return int(applied) == 1
 
 
 def _pairs(flat: list[Any]) -> dict[str, str]:
     """A flat [name, value, ...] reply as a dict of text."""
     return decode_hash(dict(zip(flat[::2], flat[1::2], strict=True)))
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
