@@ -38,12 +38,16 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_pipeline import _stop, run_clients  # noqa: E402
+from bench.bench_pipeline import _stop, children_of, cpu_seconds, run_clients  # noqa: E402
 from scene_weaver.stack import EmbeddedRedis, free_port  # noqa: E402
 from scene_weaver.users import UserStore  # noqa: E402
 
 GUNICORN_CONFIG = str(ROOT / "api" / "gunicorn_conf.py")
 SECRET = "bench-secret-bench-secret-bench-secret-0123"
+USER, PASSWORD = "bench", "bench-password-0123"
+# The API as the benchmarks run it: development, and the limits out of the way.
+API_ENV = {"SCENE_WEAVER_ENV": "development", "JWT_SECRET_KEY": SECRET,
+           "RATE_LIMIT_PROCESS": "1000000/minute", "RATE_LIMIT_LOGIN": "1000/minute"}
 BODY = {"speaker": "Iris", "dialogue": ["Is the sea awake tonight?"],
         "narration": "The lighthouse stairs at night, a lamp swinging.", "style": "noir"}
 
@@ -71,6 +75,19 @@ def _serve(app: str, env: dict[str, str], cwd: Path, workers: int = 2) -> tuple[
         raise
 
 
+def serve_api(env: dict[str, str], client: redis.Redis, workers: int = 2) -> tuple[subprocess.Popen[bytes], str, str]:
+    """The API under gunicorn (``API_ENV`` over ``env``), the bench user, and its access token."""
+    UserStore(client, rounds=4).add(USER, PASSWORD)
+    proc, base = _serve("api.wsgi:app", {**env, **API_ENV}, ROOT, workers)
+    try:
+        token = requests.post(base + "/v1/auth/login", json={"username": USER, "password": PASSWORD},
+                              timeout=10).json()["access_token"]
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc, base, token
+
+
 def measure(url: str, headers: dict[str, str], total: int, concurrency: int) -> list[float]:
     """Latencies (seconds) of ``total`` POSTs sent by ``concurrency`` threads; every answer must be 202."""
     latencies: list[float] = []
@@ -96,15 +113,6 @@ def measure(url: str, headers: dict[str, str], total: int, concurrency: int) -> 
 def _quantiles(values: list[float]) -> tuple[float, float]:
     cuts = statistics.quantiles(values, n=100, method="inclusive")
     return cuts[49], cuts[98]
-
-
-def _cpu_seconds(master: int) -> float:
-    """CPU time (user + system) of a gunicorn master's worker processes so far (Linux /proc)."""
-    total = 0
-    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
-        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _redis_counts(client: redis.Redis) -> tuple[int, int]:
@@ -136,20 +144,16 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis", appendonly=False) as server:
         home = Path(tmp) / "home"
-        env = {**os.environ, "REDIS_URL": server.url, "SCENE_WEAVER_ENV": "development",
-               "SCENE_WEAVER_HOME": str(home), "IMAGE_STORE_DIR": str(home / "images"), "JWT_SECRET_KEY": SECRET,
-               "RATE_LIMIT_PROCESS": "1000000/minute", "RATE_LIMIT_LOGIN": "1000/minute"}
+        env = {**os.environ, "REDIS_URL": server.url, "SCENE_WEAVER_HOME": str(home),
+               "IMAGE_STORE_DIR": str(home / "images")}
         client = redis.Redis.from_url(server.url)
-        UserStore(client, rounds=4).add("bench", "bench-password-0123")
-        ours, ours_base = _serve("api.wsgi:app", env, ROOT, args.workers)
+        ours, ours_base, token = serve_api(env, client, args.workers)
         try:
-            bare, bare_base = _serve("bare_app:app", env, ROOT / "bench", args.workers)
+            bare, bare_base = _serve("bare_app:app", {**env, **API_ENV}, ROOT / "bench", args.workers)
         except BaseException:
             _stop(ours)
             raise
         try:
-            token = requests.post(ours_base + "/v1/auth/login", json={"username": "bench",
-                                  "password": "bench-password-0123"}, timeout=10).json()["access_token"]
             auth = {"Authorization": f"Bearer {token}"}
             targets = {"ours": ours_base + "/v1/process", "bare": bare_base + "/v1/process"}
             warm = max(50, args.requests // 20)
@@ -161,7 +165,7 @@ def main() -> None:
             before = [_redis_counts(client)]
             masters = {"ours": ours.pid, "bare": bare.pid}
             cpu = dict.fromkeys(masters, 0.0)
-            cpu_from = {name: _cpu_seconds(pid) for name, pid in masters.items()}
+            cpu_from = {name: cpu_seconds(children_of(pid)) for name, pid in masters.items()}
 
             def count(name: str, sent: int) -> None:
                 now = _redis_counts(client)
@@ -170,7 +174,7 @@ def main() -> None:
                     spent["reads"] += now[1] - before[0][1] - 1
                     spent["requests"] += sent
                 before[0] = now
-                used = _cpu_seconds(masters[name])
+                used = cpu_seconds(children_of(masters[name]))
                 cpu[name] += used - cpu_from[name]
                 cpu_from[name] = used
 

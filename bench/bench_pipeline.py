@@ -40,7 +40,6 @@ from scene_weaver.jobs import JobStore  # noqa: E402
 from scene_weaver.models import Priority, Scene  # noqa: E402
 from scene_weaver.settings import Settings  # noqa: E402
 from scene_weaver.stack import EmbeddedRedis, free_port  # noqa: E402
-from scene_weaver.users import UserStore  # noqa: E402
 from workers.dispatch import enqueue_job, producer  # noqa: E402
 
 
@@ -76,21 +75,23 @@ def _worker_args(app: str) -> list[str]:
 RSS_FIRST_SAMPLE = 1000  # jobs before the first memory sample: imports, sessions and caches are warm
 
 
-def _cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
-    """CPU time (user + system) the processes and their children (gunicorn's workers) have used so
-    far, in seconds (Linux /proc)."""
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # ended meanwhile
-                continue
-    wanted = {proc.pid for proc in procs}
-    wanted |= {pid for pid, fields in stats.items() if int(fields[1]) in wanted}  # ppid: field 4 of stat
-    # utime, stime: fields 14 and 15 of stat
-    ticks = sum(int(stats[pid][11]) + int(stats[pid][12]) for pid in wanted if pid in stats)
+def children_of(pid: int) -> list[int]:
+    """The child processes of ``pid`` (gunicorn's workers of its master), from Linux /proc."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes have used so far, in seconds (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
+    """CPU time the processes and their children (gunicorn's workers) have used so far, in seconds."""
+    return cpu_seconds([pid for proc in procs for pid in (proc.pid, *children_of(proc.pid))])
 
 
 def _rss_kib(pid: int) -> int:
@@ -169,27 +170,6 @@ def run_clients(client: Callable[[], None], count: int, failures: list[str], wha
         raise RuntimeError(f"{len(failures)} {what}, e.g. {failures[0]}")
 
 
-def _serve_api(env: dict[str, str], client: redis.Redis) -> tuple[subprocess.Popen[bytes], str, str]:
-    """The API under gunicorn as bench_api runs it (limits out of the way), a user, and its token."""
-    from bench.bench_api import SECRET, _serve  # noqa: PLC0415 - bench_api imports this module
-
-    UserStore(client, rounds=4).add("bench", "bench-password-0123")
-    api_env = {**env, "SCENE_WEAVER_ENV": "development", "JWT_SECRET_KEY": SECRET,
-               "RATE_LIMIT_PROCESS": "1000000/minute", "RATE_LIMIT_LOGIN": "1000/minute"}
-    proc, base = _serve("api.wsgi:app", api_env, ROOT)
-    connection = http.client.HTTPConnection(*base.removeprefix("http://").split(":"), timeout=30)
-    try:
-        connection.request("POST", "/v1/auth/login", headers={"Content-Type": "application/json"},
-                           body=json.dumps({"username": "bench", "password": "bench-password-0123"}))
-        token = json.loads(connection.getresponse().read())["access_token"]
-    except BaseException:
-        _stop(proc)
-        raise
-    finally:
-        connection.close()
-    return proc, base, token
-
-
 def pipeline(redis_url: str, jobs: int, home: Path, workers: int = 1, *, rss_jobs: int = 0,
              via_api: bool = True) -> tuple[float, dict[str, float] | None]:
     """Jobs per second through ``workers`` worker processes; with ``rss_jobs``, also the first
@@ -214,7 +194,9 @@ def pipeline(redis_url: str, jobs: int, home: Path, workers: int = 1, *, rss_job
         store = JobStore(client)
         app = producer(settings)
         if via_api:
-            api, base, token = _serve_api(env, client)
+            from bench.bench_api import serve_api  # noqa: PLC0415 - bench_api imports this module
+
+            api, base, token = serve_api(env, client)
 
         def submit(count: int) -> list[str]:
             if via_api:
