@@ -16,7 +16,7 @@ import uuid
 
 import redis
 
-__all__ = ["LEASE_FUNCTION", "LeasedSlots", "holder_of", "new_token"]
+__all__ = ["LEASE_FUNCTION", "LeaderLease", "LeasedSlots", "holder_of", "new_token"]
 
 _HOLDER_SEP = "/"  # a token is "<holder>/<random>"; runner ids (host:pid:nonce) hold no "/"
 
@@ -77,3 +77,38 @@ def holder_of(token: str) -> str:
     """The runner id a slot token names ("" for an anonymous slot)."""
     holder, sep, _ = token.rpartition(_HOLDER_SEP)
     return holder if sep else ""
+
+
+# KEYS[1] the lease; ARGV[1] the holder, ARGV[2] its length (ms). Renew it if held, take it if free.
+_LEAD = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+"""
+
+_RESIGN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class LeaderLease:
+    """One process at a time does a periodic job (the reconciler's passes, the admission sweep):
+    the holder of a Redis key that expires ``lease`` seconds after its last renewal, so a dead
+    holder is replaced within one lease. Taking and renewing are one script, one round trip."""
+
+    def __init__(self, client: redis.Redis, key: str, holder: str, lease: float) -> None:
+        self.key = key
+        self.holder = holder
+        self.lease_ms = max(1, int(lease * 1000))
+        self._lead = client.register_script(_LEAD)
+        self._resign = client.register_script(_RESIGN)
+
+    def lead(self) -> bool:
+        """Take or renew the lease; True while this process holds it."""
+        return bool(self._lead(keys=[self.key], args=[self.holder, self.lease_ms]))
+
+    def resign(self) -> None:
+        """Give the lease up now if this process holds it (else it expires on its own)."""
+        self._resign(keys=[self.key], args=[self.holder])

@@ -24,6 +24,7 @@ from scene_weaver import keys, redis_urls
 from scene_weaver.batches import Admission, BatchStore
 from scene_weaver.constants import SCENE_QUEUES
 from scene_weaver.jobs import Job
+from scene_weaver.leases import LeaderLease
 from scene_weaver.settings import Settings
 
 from . import resources
@@ -86,23 +87,12 @@ class Sweeper:
         self.client = client
         self.admission = _shared(client, settings)
         self.interval = settings.admission_tick_seconds
-        self.runner_id = runner_id
+        self._leader = LeaderLease(client, keys.admission_lease(), runner_id, max(self.interval * 3, 2.0))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="admission-sweep", daemon=True)
 
-    def holds_lease(self) -> bool:
-        lease_ms = int(max(self.interval * 3, 2.0) * 1000)
-        lease = keys.admission_lease()
-        if self.client.set(lease, self.runner_id, nx=True, px=lease_ms):
-            return True
-        holder = self.client.get(lease)
-        if holder is not None and (holder.decode() if isinstance(holder, bytes) else holder) == self.runner_id:
-            self.client.pexpire(lease, lease_ms)
-            return True
-        return False
-
     def tick(self) -> int:
-        if not self.holds_lease():
+        if not self._leader.lead():
             return 0
         self.admission.prune()
         return admit(self.app, self.admission, rounds=SWEEP_ROUNDS)

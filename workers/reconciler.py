@@ -47,6 +47,7 @@ from scene_weaver import keys, redis_urls
 from scene_weaver.constants import SCENE_QUEUES
 from scene_weaver.heartbeats import Heartbeat, HeartbeatStore
 from scene_weaver.jobs import JobStore
+from scene_weaver.leases import LeaderLease
 from scene_weaver.models import Priority
 from scene_weaver.redis_text import decode
 from scene_weaver.semantest.semaphore import GlobalSemaphore
@@ -64,19 +65,6 @@ COUNTERS = RECONCILER_COUNTERS
 REENQUEUED, RESTORED, LOCKS_BROKEN, SLOTS_FREED = RECONCILER_COUNTERS
 
 MAX_SCAN = 50_000  # queue messages, unacked deliveries and dispatched jobs looked at per pass: a bound
-
-_LEAD = """
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-return 0
-"""
-
-_RESIGN = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 @dataclass
 class PassReport:
@@ -119,8 +107,7 @@ class Reconciler:
         self.store = JobStore(client)
         self.heartbeats = HeartbeatStore(client)
         self.slots = GlobalSemaphore(client, limit=settings.semantest_max_in_flight_global, hold_ttl=1.0)
-        self._lead = client.register_script(_LEAD)
-        self._resign = client.register_script(_RESIGN)
+        self._leader = LeaderLease(client, keys.reconciler_leader(), runner_id, self.interval * 3)
         # What the last pass saw: suspects are acted on when a second pass sees them too.
         self._lost_jobs: set[str] = set()
         self._orphan_tags: set[str] = set()
@@ -145,7 +132,7 @@ class Reconciler:
         if self._thread.is_alive():
             self._thread.join(timeout=self.interval + 10)
         with contextlib.suppress(redis.RedisError):  # else the lease expires on its own
-            self._resign(keys=[keys.reconciler_leader()], args=[self.runner_id])
+            self._leader.resign()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -162,8 +149,7 @@ class Reconciler:
 
     def lead(self) -> bool:
         """Take or renew the leader's lease; True while this process holds it."""
-        lease_ms = int(self.interval * 3 * 1000)
-        return bool(self._lead(keys=[keys.reconciler_leader()], args=[self.runner_id, lease_ms]))
+        return self._leader.lead()
 
     # --- one pass ----------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import redis
 
 from scene_weaver import keys
 from scene_weaver.jobs import JobStore
-from scene_weaver.leases import LeasedSlots, holder_of
+from scene_weaver.leases import LeaderLease, LeasedSlots, holder_of
 from scene_weaver.models import Scene
 
 
@@ -56,3 +56,15 @@ def test_slots_of_a_holder_that_is_gone_are_freed_at_once(redis_client: redis.Re
     assert slots.reap(key, {"host:1:aa"}) == 1  # the anonymous slot waits for its lease
     assert slots.holders(key) == 2
     assert slots.try_acquire(key, limit=3, lease=600, holder="host:1:aa") is not None
+
+
+def test_one_leader_at_a_time_until_it_resigns(redis_client: redis.Redis) -> None:
+    first = LeaderLease(redis_client, "sw:test:leader", "first", lease=30)
+    second = LeaderLease(redis_client, "sw:test:leader", "second", lease=30)
+    assert first.lead() and not second.lead()
+    assert first.lead()  # renewing its own lease
+    assert 0 < redis_client.pttl("sw:test:leader") <= 30_000
+    second.resign()  # not its lease: nothing changes
+    assert not second.lead()
+    first.resign()
+    assert second.lead() and not first.lead()
