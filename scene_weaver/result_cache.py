@@ -138,8 +138,7 @@ class ResultCache:
 
     def lookup(self, generation: str) -> dict[str, Any] | None:
         """The result an identical generation stored, if its picture is still in the image store."""
-        entry = self._usable(generation, self.client.get(keys.result_cache(generation)))
-        return entry[0] if entry else None
+        return self.served(generation, self.client.get(keys.result_cache(generation)))
 
     def _usable(self, generation: str, raw: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(result as a job shows it, prompt) from a stored entry, or None (absent, damaged, picture gone)."""
@@ -157,9 +156,6 @@ class ResultCache:
         # The drawer's job id stays in Redis: it may be another user's job.
         return {**result, "deduplicated": True}, prompt
 
-    def store(self, generation: str, job_id: str, result: dict[str, Any], prompt: dict[str, Any]) -> None:
-        self.client.set(keys.result_cache(generation), entry(job_id, result, prompt), ex=self.ttl)
-
     def served(self, generation: str, raw: Any) -> dict[str, Any] | None:
         """The result a stored entry ``raw`` (read by the caller) serves, if its picture is still there."""
         usable = self._usable(generation, raw)
@@ -172,10 +168,6 @@ class ResultCache:
                                 thread_local=False)
         lock.local.token = token.encode()
         return Flight(lock, self.lease)
-
-    def remember(self, scene: str, generation: str) -> None:
-        """Note which generation a scene key wove to, so a later job is served before it is woven."""
-        self.client.set(keys.result_scene(scene), generation, ex=self.ttl)
 
     def lookup_scenes(self, scenes: Sequence[str]) -> list[tuple[dict[str, Any], dict[str, Any]] | None]:
         """For each scene key, (result, prompt) when its generation's picture is cached: two round trips."""
