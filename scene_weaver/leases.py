@@ -61,8 +61,8 @@ class LeasedSlots:
             self.redis.zrem(key, *dead)
         return len(dead)
 
-    def release(self, key: str, token: str, client: redis.client.Pipeline | None = None) -> None:
-        (client or self.redis).zrem(key, token)
+    def release(self, key: str, token: str) -> None:
+        self.redis.zrem(key, token)
 
     def holders(self, key: str) -> int:
         return int(self.redis.zcard(key))

@@ -78,8 +78,8 @@ class GlobalSemaphore:
         assert token is not None  # tried again while None; the deadline raised instead
         return token
 
-    def release(self, token: str, client: redis.client.Pipeline | None = None) -> None:
-        self._slots.release(self.key, token, client)
+    def release(self, token: str) -> None:
+        self._slots.release(self.key, token)
 
     def holders(self) -> int:
         return self._slots.holders(self.key)
